@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from commerce import urls as commerce_urls
+from liveshop import views
+from liveshop.accounts import api as accounts_api
+from liveshop.tenancy import urls as tenancy_urls
+from liveshop.tenancy import views as tenancy_views
+
+api_v1 = [
+    path("auth/register", accounts_api.RegisterView.as_view(), name="api-register"),
+    path("auth/token", accounts_api.TokenView.as_view(), name="api-token"),
+    path("me", accounts_api.MeView.as_view(), name="api-me"),
+    *tenancy_urls.api_urlpatterns,
+]
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("liveshop.accounts.views")),
+    path("merchants/new/", tenancy_views.merchant_new, name="merchant_new"),
+    path("invites/<slug:m>/<str:token>/", tenancy_views.invite_accept, name="invite_accept"),
+    path("dashboard/", include((tenancy_urls.dashboard_urlpatterns, "dashboard"))),
+    path("s/", include(commerce_urls.storefront_urlpatterns)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include(api_v1)),
+]
+
+handler400 = "liveshop.views.bad_request"
+handler403 = "liveshop.views.permission_denied"
+handler404 = "liveshop.views.page_not_found"
+handler500 = "liveshop.views.server_error"
