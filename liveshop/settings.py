@@ -12,9 +12,10 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# Run-time files (SQLite database, relay sockets, recordings); one directory per stack.
+VAR_DIR = env.path("LIVESHOP_VAR_DIR", default=str(BASE_DIR / "var"))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # The zero-setup default is a developer machine; production must set its own secret.
@@ -83,8 +84,10 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'liveshop.sqlite3'}")}
+Path(VAR_DIR).mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{Path(VAR_DIR) / 'liveshop.sqlite3'}")
+}
 DB_IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 # Row-level security only binds a role without BYPASSRLS: at run time the app connects as
 # that role (created by `manage.py db_bootstrap`); migrations run as DATABASE_URL's user.
@@ -224,6 +227,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {"LocaleEnum": [("en", "English"), ("zh-hans", "简体中文")]},
 }
 
 # --- i18n, static ---------------------------------------------------------------------
@@ -236,11 +240,11 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = Path(VAR_DIR) / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
-MEDIA_ROOT = env.path("LIVESHOP_MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_ROOT = env.path("LIVESHOP_MEDIA_ROOT", default=str(Path(VAR_DIR) / "media"))
 MEDIA_URL = "/media/"
 
 # --- Logging --------------------------------------------------------------------------

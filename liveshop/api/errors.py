@@ -7,21 +7,10 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 
 from liveshop.errors import DomainError
-
-_CODES = {
-    status.HTTP_400_BAD_REQUEST: "invalid",
-    status.HTTP_401_UNAUTHORIZED: "not_authenticated",
-    status.HTTP_403_FORBIDDEN: "permission_denied",
-    status.HTTP_404_NOT_FOUND: "not_found",
-    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
-    status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",
-    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
-    status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
-}
 
 
 def envelope(code: str, message: str, fields: Any = None, **extra: Any) -> dict[str, Any]:
@@ -70,11 +59,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             exc = exceptions.PermissionDenied()
         if not isinstance(exc, exceptions.APIException):
             return None  # a real bug: Django's 500 handler answers with the envelope
-        code = _CODES.get(exc.status_code, "error")
-        if isinstance(exc, exceptions.AuthenticationFailed):
-            code = "authentication_failed"
-        elif isinstance(exc, exceptions.ParseError):
-            code = "parse_error"
+        code = str(exc.default_code)  # DRF's: not_authenticated, permission_denied, throttled…
         if isinstance(exc, exceptions.ValidationError):
             fields: Any = (
                 exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}

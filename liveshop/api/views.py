@@ -35,7 +35,8 @@ class TransactionalAPIView(generics.GenericAPIView):
         return response
 
     def enter_tenant(self, merchant: Merchant, user_id: int | None) -> None:
-        self._scopes.enter_context(tenant_scope(merchant.id, user_id=user_id))
+        # The top of this request's own transaction: no savepoint needed.
+        self._scopes.enter_context(tenant_scope(merchant.id, user_id=user_id, savepoint=False))
 
 
 class MerchantAPIView(TransactionalAPIView):
@@ -46,6 +47,17 @@ class MerchantAPIView(TransactionalAPIView):
 
     required_perms: dict[str, Perm] = {}
     actor: Actor
+    # List/detail views set `queryset = Model.objects.none()` (for the schema) and implement
+    # `merchant_queryset()`, which always filters by `self.merchant`.
+    queryset: Any = None
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request
+            return self.queryset
+        return self.merchant_queryset()
+
+    def merchant_queryset(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} lists nothing")
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles

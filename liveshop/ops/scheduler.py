@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 log = logging.getLogger("liveshop.scheduler")
 
@@ -28,6 +28,7 @@ class InProcessScheduler(threading.Thread):
         self, schedule: dict[str, dict[str, Any]] | None = None, tick: float = 1.0
     ) -> None:
         super().__init__(name="liveshop-scheduler", daemon=True)
+        current_app.loader.import_default_modules()  # autodiscover every app's tasks.py
         self.schedule = schedule if schedule is not None else settings.CELERY_BEAT_SCHEDULE
         self.tick = tick
         self.stopping = threading.Event()
@@ -48,7 +49,8 @@ class InProcessScheduler(threading.Thread):
             except Exception:
                 log.exception("scheduled job %s failed", name)
             finally:
-                close_old_connections()
+                if not connection.in_atomic_block:  # a long-lived thread: drop stale connections
+                    close_old_connections()
         return ran
 
     def run(self) -> None:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .permissions import Role
 
-SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
+SLUG_RE = r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$"
 slug_validator = RegexValidator(
     SLUG_RE, _("Use 2–40 lower-case letters, digits and hyphens, not starting or ending with '-'.")
 )

@@ -57,6 +57,9 @@ def rls_install(sender: Any = None, using: str = "default", **kwargs: Any) -> No
         return
     role = settings.LIVESHOP_DB_APP_ROLE
     with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        if cursor.fetchone()[0] == role:
+            return  # the app role never owns the schema (e.g. a test flush re-emits post_migrate)
         for model in tenant_models():
             for statement in rls_statements(model):
                 cursor.execute(statement)

@@ -57,31 +57,50 @@ def _apply(scope: _Scope) -> None:
         )
 
 
+def _covers(outer: _Scope, inner: _Scope) -> bool:
+    """An enclosing scope serves a nested one for the same merchant (its user, if any, only
+    widens visibility to that user's own rows)."""
+    return (
+        outer.merchant_id == inner.merchant_id
+        and outer.bypass == inner.bypass
+        and inner.user_id in (None, outer.user_id)
+    )
+
+
 @contextmanager
-def _enter(scope: _Scope) -> Iterator[None]:
+def _enter(scope: _Scope, savepoint: bool = True) -> Iterator[None]:
     stack = _stack()
-    outermost = not connection.in_atomic_block
-    # No savepoint: a scope is "run in a transaction as this tenant", not a rollback point
-    # (services open their own atomic() where they need one). Saves two round trips.
-    with transaction.atomic(savepoint=False):
-        # Nested scopes for the same tenant are free: the outer transaction already holds it.
-        changed = (stack[-1] if stack else _UNSCOPED) != scope
-        if changed:
-            _apply(scope)
-        stack.append(scope)
+    if stack and connection.in_atomic_block and _covers(stack[-1], scope):
+        # Already inside a transaction scoped like this: nothing to do, not even a savepoint.
+        stack.append(stack[-1])
         try:
             yield
         finally:
             stack.pop()
-            # Restore the enclosing scope unless the transaction ends here anyway.
-            if changed and not outermost and not connection.needs_rollback:
-                _apply(stack[-1] if stack else _UNSCOPED)
+        return
+    outermost = not connection.in_atomic_block
+    # A savepoint when nested, so callers may catch an error and carry on.
+    with transaction.atomic(savepoint=savepoint):
+        _apply(scope)
+        stack.append(scope)
+        try:
+            yield
+        except BaseException:
+            stack.pop()  # rolling back the savepoint restores the settings by itself
+            raise
+        stack.pop()
+        # Restore the enclosing scope unless the transaction ends here anyway.
+        if not outermost and not connection.needs_rollback:
+            _apply(stack[-1] if stack else _UNSCOPED)
 
 
-def tenant_scope(merchant_id: int, *, user_id: int | None = None) -> AbstractContextManager[None]:
+def tenant_scope(
+    merchant_id: int, *, user_id: int | None = None, savepoint: bool = True
+) -> AbstractContextManager[None]:
     """Run the block in a transaction scoped to one merchant (and optionally a user, whose own
-    rows in tables with `rls_user_column` stay visible across merchants)."""
-    return _enter(_Scope(merchant_id=merchant_id, user_id=user_id))
+    rows in tables with `rls_user_column` stay visible across merchants). `savepoint=False`
+    is for the top of a request's own transaction, where an error rolls back everything."""
+    return _enter(_Scope(merchant_id=merchant_id, user_id=user_id), savepoint)
 
 
 def user_scope(user_id: int) -> AbstractContextManager[None]:

@@ -155,18 +155,21 @@ def invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
 def api_keys(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = ApiKeyForm(request.POST or None)
-    new_key = None
     if request.method == "POST" and form.is_valid():
         try:
-            key, new_key = services.api_key_create(actor=actor, **form.cleaned_data)
+            key, raw = services.api_key_create(actor=actor, **form.cleaned_data)
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
+            # Post/redirect/get: the raw key rides the session once, so a reload neither
+            # shows it again nor creates a second key.
+            request.session["new_api_key"] = raw
             messages.success(
                 request,
                 _("Key %(name)s created. Copy it now: it is shown only once.") % {"name": key.name},
             )
-            form = ApiKeyForm()
+            return redirect("dashboard:api_keys", m=actor.merchant.slug)
+    new_key = request.session.pop("new_api_key", None)
     context = {
         "keys": selectors.api_keys_list(merchant=actor.merchant),
         "form": form,

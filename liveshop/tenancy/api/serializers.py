@@ -5,10 +5,10 @@ import zoneinfo
 from django.conf import settings
 from rest_framework import serializers
 
-from ..models import CURRENCIES, ApiKey, AuditEvent, Membership, Merchant, StaffInvite
+from ..models import CURRENCIES, SLUG_RE, ApiKey, AuditEvent, Membership, Merchant, StaffInvite
 from ..permissions import SCOPE_CHOICES, Role
 
-LOCALES = [code for code, _name in settings.LANGUAGES]
+LOCALES = settings.LANGUAGES
 
 
 class MerchantOut(serializers.ModelSerializer):
@@ -46,7 +46,7 @@ class MerchantIn(serializers.Serializer):
 
 
 class MerchantSignupIn(serializers.Serializer):
-    slug = serializers.RegexField(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$", max_length=40)
+    slug = serializers.RegexField(SLUG_RE, max_length=40)
     name = serializers.CharField(max_length=120)
     currency = serializers.ChoiceField(choices=[c for c, _ in CURRENCIES], default="USD")
     locale = serializers.ChoiceField(choices=LOCALES, default="en")

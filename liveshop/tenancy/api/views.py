@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,6 +13,7 @@ from liveshop.api.authentication import ApiKeyPrincipal
 from liveshop.api.views import MerchantAPIView, TransactionalAPIView
 
 from .. import selectors, services
+from ..models import ApiKey, AuditEvent, Membership, Merchant, StaffInvite
 from ..permissions import Perm
 from .serializers import (
     ApiKeyCreatedOut,
@@ -33,6 +34,7 @@ class MerchantListView(TransactionalAPIView):
     """Merchants you are staff of; POST signs up a new merchant with you as its owner."""
 
     serializer_class = MerchantOut
+    queryset = Merchant.objects.none()
 
     def _person(self, request: Request) -> Any:
         if isinstance(request.user, ApiKeyPrincipal):
@@ -70,13 +72,16 @@ class MerchantDetailView(MerchantAPIView):
         return Response(MerchantOut(merchant).data)
 
 
-class StaffListView(MerchantAPIView):
+class StaffListView(mixins.ListModelMixin, MerchantAPIView):
     required_perms = {"GET": Perm.VIEW_DASHBOARD}
     serializer_class = MembershipOut
+    queryset = Membership.objects.none()
+
+    def merchant_queryset(self) -> Any:
+        return selectors.staff_list(merchant=self.merchant)
 
     def get(self, request: Request, m: str) -> Response:
-        page = self.paginate_queryset(selectors.staff_list(merchant=self.merchant))
-        return self.get_paginated_response(MembershipOut(page, many=True).data)
+        return self.list(request)
 
 
 class StaffDetailView(MerchantAPIView):
@@ -96,9 +101,9 @@ class StaffDetailView(MerchantAPIView):
 
     @extend_schema(request=RoleIn, responses={200: MembershipOut})
     def patch(self, request: Request, m: str, membership_id: int) -> Response:
+        membership = selectors.staff_get(merchant=self.merchant, membership_id=membership_id)
         data = RoleIn(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = selectors.staff_get(merchant=self.merchant, membership_id=membership_id)
         services.membership_change_role(
             actor=self.actor, membership=membership, role=data.validated_data["role"]
         )
@@ -111,13 +116,16 @@ class StaffDetailView(MerchantAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InviteListView(MerchantAPIView):
+class InviteListView(mixins.ListModelMixin, MerchantAPIView):
     required_perms = {"GET": Perm.MANAGE_STAFF, "POST": Perm.MANAGE_STAFF}
     serializer_class = InviteOut
+    queryset = StaffInvite.objects.none()
+
+    def merchant_queryset(self) -> Any:
+        return selectors.invites_list(merchant=self.merchant)
 
     def get(self, request: Request, m: str) -> Response:
-        page = self.paginate_queryset(selectors.invites_list(merchant=self.merchant))
-        return self.get_paginated_response(InviteOut(page, many=True).data)
+        return self.list(request)
 
     @extend_schema(request=InviteIn, responses={201: InviteOut})
     def post(self, request: Request, m: str) -> Response:
@@ -136,13 +144,16 @@ class InviteDetailView(MerchantAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ApiKeyListView(MerchantAPIView):
+class ApiKeyListView(mixins.ListModelMixin, MerchantAPIView):
     required_perms = {"GET": Perm.MANAGE_KEYS, "POST": Perm.MANAGE_KEYS}
     serializer_class = ApiKeyOut
+    queryset = ApiKey.objects.none()
+
+    def merchant_queryset(self) -> Any:
+        return selectors.api_keys_list(merchant=self.merchant)
 
     def get(self, request: Request, m: str) -> Response:
-        page = self.paginate_queryset(selectors.api_keys_list(merchant=self.merchant))
-        return self.get_paginated_response(ApiKeyOut(page, many=True).data)
+        return self.list(request)
 
     @extend_schema(request=ApiKeyIn, responses={201: ApiKeyCreatedOut})
     def post(self, request: Request, m: str) -> Response:
@@ -162,16 +173,17 @@ class ApiKeyDetailView(MerchantAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AuditLogView(MerchantAPIView):
+class AuditLogView(mixins.ListModelMixin, MerchantAPIView):
     required_perms = {"GET": Perm.VIEW_AUDIT}
     serializer_class = AuditEventOut
+    queryset = AuditEvent.objects.none()
+
+    def merchant_queryset(self) -> Any:
+        action = str(self.request.query_params.get("action", ""))[:60] or None
+        return selectors.audit_list(merchant=self.merchant, action=action)
 
     @extend_schema(
-        parameters=[
-            inline_serializer("AuditFilter", {"action": serializers.CharField(required=False)})
-        ]
+        parameters=[OpenApiParameter("action", str, description="Action prefix, e.g. `staff.`")]
     )
     def get(self, request: Request, m: str) -> Response:
-        action = str(request.query_params.get("action", ""))[:60] or None
-        page = self.paginate_queryset(selectors.audit_list(merchant=self.merchant, action=action))
-        return self.get_paginated_response(AuditEventOut(page, many=True).data)
+        return self.list(request)

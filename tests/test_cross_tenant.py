@@ -1,0 +1,121 @@
+"""The cross-tenant sweep: walks the OpenAPI schema and calls every merchant endpoint, every
+method, as staff of ANOTHER merchant (with the victim's slug and ids), and as the merchant's
+own owner with ANOTHER merchant's ids. Only 404 is acceptable — never 200, 403 or 405.
+
+New endpoints join automatically. An endpoint with a new kind of path parameter fails until
+`MAKERS` learns how to create an object of that kind for a merchant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from liveshop.tenancy import services
+from liveshop.tenancy.access import access_merchant
+from liveshop.tenancy.models import Membership, Merchant
+from liveshop.tenancy.scope import tenant_scope
+from tests.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+MERCHANT_PREFIX = "/api/v1/merchants/{m}"
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _membership(merchant: Merchant, owner: Any) -> str:
+    return str(MembershipFactory(merchant=merchant, role="agent").pk)
+
+
+def _invite(merchant: Merchant, owner: Any) -> str:
+    actor = access_merchant(principal=owner, slug=merchant.slug)
+    return str(
+        services.invite_create(
+            actor=actor, email=f"sweep-{merchant.slug}@example.test", role="agent"
+        )[0].pk
+    )
+
+
+def _api_key(merchant: Merchant, owner: Any) -> str:
+    actor = access_merchant(principal=owner, slug=merchant.slug)
+    return str(services.api_key_create(actor=actor, name="sweep", scopes=["products:read"])[0].pk)
+
+
+# path parameter name → makes one object of that kind in a merchant, returns its URL value.
+MAKERS: dict[str, Callable[[Merchant, Any], str]] = {
+    "membership_id": _membership,
+    "invite_id": _invite,
+    "key_id": _api_key,
+}
+
+
+def merchant_operations() -> list[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    # Every method, not only the documented ones: an outsider gets 404 even where 405 is due.
+    paths = [path for path in schema["paths"] if path.startswith(MERCHANT_PREFIX)]
+    return [(path, method) for path in sorted(paths) for method in METHODS]
+
+
+def params_of(path: str) -> list[str]:
+    return [p for p in re.findall(r"{(\w+)}", path) if p != "m"]
+
+
+def fill(path: str, slug: str, values: dict[str, str]) -> str:
+    return re.sub(r"{(\w+)}", lambda m: slug if m.group(1) == "m" else values[m.group(1)], path)
+
+
+@pytest.fixture
+def two_tenants(db: Any) -> dict[str, Any]:
+    from tests.factories import MerchantFactory
+
+    cast: dict[str, Any] = {}
+    for name in ("victim", "attacker"):
+        merchant = MerchantFactory.create(slug=f"{name}-shop")
+        owner = UserFactory.create(email=f"owner@{name}.test")
+        with tenant_scope(merchant.id):
+            Membership.objects.create(merchant=merchant, user=owner, role="owner")
+        cast[name] = {"merchant": merchant, "owner": owner, "ids": {}}
+    return cast
+
+
+def test_the_sweep_covers_the_merchant_api():
+    paths = {p for p, _m in merchant_operations()}
+    assert len(paths) >= 8, paths  # the sweep would pass vacuously if the schema lost them
+
+
+def test_every_merchant_endpoint_is_404_across_tenants(two_tenants, api):
+    victim, attacker = two_tenants["victim"], two_tenants["attacker"]
+    operations = merchant_operations()
+    needed = sorted({p for path, _m in operations for p in params_of(path)})
+    unknown = [p for p in needed if p not in MAKERS]
+    assert not unknown, f"teach MAKERS how to create: {unknown}"
+    for side in (victim, attacker):
+        for param in needed:
+            side["ids"][param] = MAKERS[param](side["merchant"], side["owner"])
+
+    outsider = api(attacker["owner"])
+    insider_with_foreign_ids = api(victim["owner"])
+    failures = []
+    for path, method in operations:
+        # 1. staff of another merchant, the victim's slug and ids
+        url = fill(path, victim["merchant"].slug, victim["ids"])
+        response = getattr(outsider, method)(url, {}, format="json")
+        if response.status_code != 404:
+            failures.append(f"outsider {method.upper()} {url} → {response.status_code}")
+        # 2. the victim's own owner, asking for the attacker's objects by id
+        if params_of(path):
+            url = fill(path, victim["merchant"].slug, attacker["ids"])
+            response = getattr(insider_with_foreign_ids, method)(url, {}, format="json")
+            if response.status_code not in (404, 405):
+                failures.append(f"foreign ids {method.upper()} {url} → {response.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_schema_generates_without_warnings(capsys):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
