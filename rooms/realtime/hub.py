@@ -91,6 +91,7 @@ class RoomHub:
         self._start_task: asyncio.Task[None] | None = None
         self._idle: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
+        self._stop_task: asyncio.Future[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -165,7 +166,7 @@ class RoomHub:
     def _idle_fire(self) -> None:
         self._idle = None
         if not self.members and not self.stopping:
-            asyncio.ensure_future(self.stop())
+            self._stop_task = asyncio.ensure_future(self.stop())
 
     # --- joining -----------------------------------------------------------------------------
 

@@ -42,11 +42,12 @@ class _LocalLikes:
 
 
 class MemoryLikes(_LocalLikes):
-    """Likes for the embedded default: totals in this process."""
+    """Likes for the embedded default: totals in this process. Tests pass one `totals`
+    to several instances to stand for several processes."""
 
-    def __init__(self, max_per_frame: int = 50) -> None:
+    def __init__(self, max_per_frame: int = 50, *, totals: Counter[str] | None = None) -> None:
         super().__init__(max_per_frame)
-        self._totals: Counter[str] = Counter()
+        self._totals: Counter[str] = Counter() if totals is None else totals
 
     async def flush(self) -> dict[str, int]:
         """Add what was counted since the last flush to the totals; returns the increments."""

@@ -519,7 +519,7 @@ class RedisRoomStream:
 
     async def tail(self, room: str, after: Position, timeout: float) -> list[Event]:
         _counter, stream, meta = self.keys(room)
-        reply = await self._block.xread(
+        reply: Any = await self._block.xread(
             {stream: f"{after.seq}-{_MAX_ID_PART}"},
             count=MAX_READ,
             block=max(int(timeout * 1000), 1),
@@ -543,7 +543,7 @@ class RedisRoomStream:
     async def read_recent(self, room: str, limit: int) -> list[Event]:
         check_limit(limit)
         await self._meta(room)
-        entries = await self._cmd.xrevrange(self.keys(room)[1], max="+", min="-", count=limit)
+        entries: Any = await self._cmd.xrevrange(self.keys(room)[1], max="+", min="-", count=limit)
         return [_parse_entry(eid, fields)[0] for eid, fields in reversed(entries)]
 
     async def note_reset(self, room: str, seen_up_to: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import Counter
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ class Backend:
     kind: str
     prefix: str
     presence_store: MemoryPresenceStore = field(default_factory=MemoryPresenceStore)
+    like_totals: Counter[str] = field(default_factory=Counter)
 
     def stream(self, floor: SeqFloor, config: RealtimeConfig = FAST) -> RoomStream:
         if self.kind == "memory":
@@ -65,7 +67,7 @@ class Backend:
 
     def likes(self) -> MemoryLikes | RedisLikes:
         if self.kind == "memory":
-            return MemoryLikes()
+            return MemoryLikes(totals=self.like_totals)
         return RedisLikes(settings.REDIS_URL, prefix=self.prefix)
 
     def presence(self, clock: Any, ttl: float = 10.0) -> MemoryPresence | RedisPresence:

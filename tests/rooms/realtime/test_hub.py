@@ -19,7 +19,7 @@ from rooms.realtime.writer import RoomWriter
 from .conftest import FAST, Backend, Viewer, check_frames, run
 
 ROOM = "m1:launch"
-ROOM_INFO = {"slug": "launch", "title": "Launch", "gifts": [], "pinned": None}
+ROOM_INFO: dict[str, Any] = {"slug": "launch", "title": "Launch", "gifts": [], "pinned": None}
 
 
 def engine_for(backend: Backend, config: RealtimeConfig = FAST) -> RealtimeEngine:

@@ -146,8 +146,12 @@ def test_writer_processes_leave_no_hole() -> None:
     prefix = f"{settings.LIVESHOP_REDIS_PREFIX}:mp{os.getpid()}"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.rooms.realtime.appender", settings.REDIS_URL, prefix]
-            + ["r1", "150", f"w{w}"],
+            [
+                sys.executable,
+                "-m",
+                "tests.rooms.realtime.appender",
+                *(settings.REDIS_URL, prefix, "r1", "150", f"w{w}"),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
