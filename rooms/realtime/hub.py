@@ -33,7 +33,16 @@ from .frames import (
     replay_frames,
     select_events,
 )
-from .stream import MAX_READ, Event, Position, RoomStream, StreamReset, check_since, dumps
+from .stream import (
+    MAX_READ,
+    Event,
+    Position,
+    RoomStream,
+    StreamReset,
+    check_room,
+    check_since,
+    dumps,
+)
 
 log = logging.getLogger("liveshop.rooms.realtime")
 
@@ -409,7 +418,11 @@ class HubRegistry:
         self, room: str, sub: Subscriber, *, since: int | None = None, room_info: Mapping[str, Any]
     ) -> JoinInfo:
         """Join `sub` to `room`'s hub in this process (starting it when needed). Raises the
-        stream's error when the room cannot be read (the consumer closes with 1011)."""
+        stream's error when the room cannot be read (the consumer closes with 1011), and
+        ValueError for a bad `since` or room key."""
+        check_room(room)
+        if since is not None:
+            check_since(since)
         for _ in range(3):
             hub = self._hubs.get(room)
             if hub is None:

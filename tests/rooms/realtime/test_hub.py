@@ -428,7 +428,13 @@ def test_join_validates_since(backend: Backend) -> None:
             except ValueError:
                 continue
             raise AssertionError(f"since={since!r} accepted")
-        assert viewer.frames == []
+        for room in ("", "bad room", "{x}"):
+            try:
+                await engine.registry.join(room, viewer.queue, room_info=ROOM_INFO)
+            except ValueError:
+                continue
+            raise AssertionError(f"room={room!r} accepted")
+        assert viewer.frames == [] and len(engine.registry) == 0
         await viewer.stop()
         await engine.aclose()
 
