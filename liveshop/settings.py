@@ -269,3 +269,36 @@ if not DEBUG and env.bool("LIVESHOP_HTTPS", default=False):
 # --- Product settings -----------------------------------------------------------------
 LIVESHOP_DEMO_COINS = env.int("LIVESHOP_DEMO_COINS", default=0)
 LIVESHOP_INVITE_TTL = timedelta(days=7)
+
+# --- Room real-time engine (rooms/realtime/README.md) ----------------------------------
+# Batches go out at most every TICK_S per room; above FOLD_THRESHOLD chat events in one tick
+# the older chat is folded (counted, not sent). A viewer with QUEUE_FRAMES frames unsent is
+# closed with 4408. Each room's stream keeps at least RETENTION events (contract: >= 10,000)
+# and expires STREAM_TTL_S after its last event; its seq then continues from the database.
+LIVESHOP_ROOM_TICK_S = env.float("LIVESHOP_ROOM_TICK_S", default=0.1)
+LIVESHOP_ROOM_FOLD_THRESHOLD = env.int("LIVESHOP_ROOM_FOLD_THRESHOLD", default=60)
+LIVESHOP_ROOM_QUEUE_FRAMES = env.int("LIVESHOP_ROOM_QUEUE_FRAMES", default=50)
+LIVESHOP_ROOM_RETENTION = env.int("LIVESHOP_ROOM_RETENTION", default=10_000)
+LIVESHOP_ROOM_STREAM_TTL_S = env.int("LIVESHOP_ROOM_STREAM_TTL_S", default=7 * 24 * 3600)
+# After a stream loss, resumes up to (floor + margin) answer gap: true (events not yet in
+# the database when Redis was lost may have had their seqs reused).
+LIVESHOP_ROOM_RESEED_MARGIN = env.int("LIVESHOP_ROOM_RESEED_MARGIN", default=1000)
+# Viewers/likes are re-read this often; an otherwise empty tick sends a stats-only batch
+# (from = to + 1, no events) at most this often, and only when they changed.
+LIVESHOP_ROOM_STATS_INTERVAL_S = env.float("LIVESHOP_ROOM_STATS_INTERVAL_S", default=1.0)
+LIVESHOP_ROOM_HUB_IDLE_S = env.float("LIVESHOP_ROOM_HUB_IDLE_S", default=10.0)
+LIVESHOP_ROOM_MAX_FRAME_BYTES = env.int("LIVESHOP_ROOM_MAX_FRAME_BYTES", default=64 * 1024)
+LIVESHOP_ROOM_MAX_EVENT_BYTES = env.int("LIVESHOP_ROOM_MAX_EVENT_BYTES", default=8 * 1024)
+LIVESHOP_ROOM_RECENT_CHAT = env.int("LIVESHOP_ROOM_RECENT_CHAT", default=50)
+LIVESHOP_ROOM_PERSIST_INTERVAL_S = env.float("LIVESHOP_ROOM_PERSIST_INTERVAL_S", default=0.2)
+LIVESHOP_ROOM_LIKE_MAX_PER_FRAME = env.int("LIVESHOP_ROOM_LIKE_MAX_PER_FRAME", default=50)
+LIVESHOP_ROOM_PRESENCE_TTL_S = env.float("LIVESHOP_ROOM_PRESENCE_TTL_S", default=45.0)
+LIVESHOP_ROOM_PRESENCE_HEARTBEAT_S = env.float("LIVESHOP_ROOM_PRESENCE_HEARTBEAT_S", default=15.0)
+# Where events and watch sessions are stored for good: dotted paths to zero-argument
+# callables returning an EventSink / WatchSink. The in-memory ones until the rooms models land.
+LIVESHOP_ROOM_EVENT_SINK = env.str(
+    "LIVESHOP_ROOM_EVENT_SINK", default="rooms.realtime.persist.MemoryEventSink"
+)
+LIVESHOP_ROOM_WATCH_SINK = env.str(
+    "LIVESHOP_ROOM_WATCH_SINK", default="rooms.realtime.presence.MemoryWatchSink"
+)
