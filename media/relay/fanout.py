@@ -107,6 +107,7 @@ class FeedStats:
         self.height: int | None = None
         self.last_frame_at: float | None = None
         self.total_frames = 0
+        self.total_keyframes = 0
         self.dropped = 0  # frames dropped for slow viewers, all outputs together
 
     def take(self) -> tuple[int, int, int]:
@@ -169,6 +170,7 @@ class Feed:
         stats.last_frame_at = time.monotonic()
         if keyframe and self.kind == "video":
             stats.keyframes += 1
+            stats.total_keyframes += 1
             size = bitstream.resolution(self.codec.name, data)
             if size is not None:
                 stats.width, stats.height = size

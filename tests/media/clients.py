@@ -280,7 +280,7 @@ class Viewer:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
 
-    async def start(self, sdp: str | None = None) -> dict[str, Any]:
+    async def start(self, sdp: str | None = None, *, apply_answer: bool = True) -> dict[str, Any]:
         offer = sdp or await self.offer_sdp()
         self._tasks.append(asyncio.ensure_future(self._follow_events()))
         self.offered_at = time.monotonic()
@@ -292,7 +292,8 @@ class Viewer:
             identity=self.identity,
             profile=self.profile,
         )
-        await self.pc.setRemoteDescription(RTCSessionDescription(**_desc(self.answer)))
+        if apply_answer:
+            await self.pc.setRemoteDescription(RTCSessionDescription(**_desc(self.answer)))
         return self.answer
 
     def video_records(self) -> list[Received]:
@@ -405,3 +406,46 @@ async def relay_harness(**config: Any) -> AsyncIterator[Harness]:
 def run(coro: Any, timeout: float = 60.0) -> Any:
     """Run a test scenario on a fresh event loop, bounded in time."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+# Chrome numbers codecs and header extensions differently from aiortc; the relay must keep a
+# viewer's numbers when it renegotiates. aiortc → Chrome-like payload types and ids:
+BROWSER_PTS = {96: 111, 97: 96, 98: 97, 99: 102, 100: 103, 101: 98, 102: 99}
+BROWSER_EXT_IDS = {
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 1,
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 2,
+    "urn:ietf:params:rtp-hdrext:sdes:mid": 4,
+}
+
+
+def browserize(sdp: str) -> str:
+    """Renumber an aiortc offer the way a browser numbers its own (opus=111, VP8=96, ...)."""
+    out = []
+    for line in sdp.split("\r\n"):
+        m = re.match(r"^(m=(?:audio|video) \d+ \S+ )(.*)$", line)
+        if m:
+            pts = (str(BROWSER_PTS.get(int(x), int(x))) for x in m.group(2).split())
+            line = m.group(1) + " ".join(pts)
+        m = re.match(r"^a=(rtpmap|fmtp|rtcp-fb):(\d+)(.*)$", line)
+        if m:
+            rest = re.sub(r"apt=(\d+)", lambda a: f"apt={BROWSER_PTS[int(a.group(1))]}", m.group(3))
+            line = f"a={m.group(1)}:{BROWSER_PTS.get(int(m.group(2)), int(m.group(2)))}{rest}"
+        m = re.match(r"^a=extmap:(\d+) (\S+)$", line)
+        if m:
+            line = f"a=extmap:{BROWSER_EXT_IDS[m.group(2)]} {m.group(2)}"
+        out.append(line)
+    return "\r\n".join(out)
+
+
+def payload_types(sdp: str, kind: str, codec: str) -> list[int]:
+    """Payload type of `codec` in each m-line of `kind`."""
+    result = []
+    for section in re.split(r"\r?\n(?=m=)", sdp):
+        if section.startswith(f"m={kind}"):
+            found = re.findall(rf"a=rtpmap:(\d+) {codec}/", section)
+            result.append(int(found[0]) if found else -1)
+    return result
+
+
+def extension_ids(sdp: str, uri: str) -> set[int]:
+    return {int(x) for x in re.findall(rf"a=extmap:(\d+) {re.escape(uri)}", sdp)}
