@@ -272,8 +272,10 @@ class RelayClient:
         identity: str | None = None,
         profile: str = "room",
         detached: bool = False,
+        publisher: str | None = None,
     ) -> dict[str, Any]:
-        """Publish or subscribe → {"type": "answer", "sdp", "tracks"}."""
+        """Publish or subscribe → {"type": "answer", "sdp", "tracks"}. A subscriber gets
+        every feed but its own `identity`'s, or only `publisher`'s."""
         if role == "publish":
             stream = self._streams.get((session, peer))
             if stream is not None:
@@ -288,6 +290,8 @@ class RelayClient:
         }
         if identity is not None:
             fields["identity"] = identity
+        if publisher is not None:
+            fields["publisher"] = publisher
         return await self.request("offer", **fields)
 
     async def answer(self, *, session: str, peer: str, sdp: str) -> dict[str, Any]:
@@ -326,6 +330,32 @@ class RelayClient:
         if stream is not None:
             stream.close()
         await self.request("unwatch", session=session)
+
+    async def pull(
+        self,
+        *,
+        session: str,
+        address: str,
+        remote_session: str,
+        publisher: str | None = None,
+        profile: str = "room",
+    ) -> dict[str, Any]:
+        """Cascade: make this relay pull `remote_session` from the relay at `address` into
+        `session` (all publishers, or only `publisher`) → {"tracks"}."""
+        fields: dict[str, Any] = {
+            "session": session,
+            "address": address,
+            "remote_session": remote_session,
+            "profile": profile,
+        }
+        if publisher is not None:
+            fields["publisher"] = publisher
+        return await self.request("pull", **fields)
+
+    async def unpull(self, *, session: str, address: str, remote_session: str) -> None:
+        await self.request(
+            "unpull", session=session, address=address, remote_session=remote_session
+        )
 
     async def close_session(self, session: str) -> None:
         await self.request("close_session", session=session)

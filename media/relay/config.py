@@ -41,6 +41,7 @@ class RelayConfig:
     keyframe_interval: float = 0.3
     stats_interval: float = 1.0
     queue: QueueLimits = field(default_factory=QueueLimits)
+    secret: str = ""  # for this relay's own connections to other relays (cascade)
 
     def limits(self, profile: str) -> SessionLimits:
         if profile == "room":
@@ -89,4 +90,5 @@ class RelayConfig:
             ),
             keyframe_interval=media.get("KEYFRAME_INTERVAL", defaults.keyframe_interval),
             stats_interval=media.get("STATS_INTERVAL", defaults.stats_interval),
+            secret=getattr(settings, "LIVESHOP_MEDIA_RELAY_SECRET", ""),
         )

@@ -20,6 +20,7 @@ Model:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -36,6 +37,7 @@ from aiortc import (
 )
 
 from . import passthrough
+from .client import EventStream, RelayClient
 from .config import RelayConfig
 from .fanout import Feed, ForwardTrack
 from .passthrough import Codec, CodecInfo, SdpError, SdpInfo
@@ -62,7 +64,9 @@ class SessionDirectory(Protocol):
 class Source:
     """One received track of a publish leg: where a feed's frames come from right now."""
 
-    def __init__(self, receiver: RTCRtpReceiver, kind: str, codec: Codec, ssrc: int | None) -> None:
+    def __init__(
+        self, receiver: RTCRtpReceiver, kind: str, codec: Codec | None, ssrc: int | None
+    ) -> None:
         self.receiver = receiver
         self.kind = kind
         self.codec = codec
@@ -91,9 +95,10 @@ class PublishLeg:
 
 
 class Publisher:
-    def __init__(self, identity: str) -> None:
+    def __init__(self, identity: str, remote: RemoteLeg | None = None) -> None:
         self.identity = identity
         self.leg: PublishLeg | None = None
+        self.remote = remote  # pulled from another relay (cascade) rather than published here
         self.feeds: dict[tuple[str, int], Feed] = {}
         self.state = "connecting"  # connecting | live | away
         self.grace: asyncio.TimerHandle | None = None
@@ -114,10 +119,13 @@ class Slot:
 
 
 class SubscribeLeg:
-    def __init__(self, pc: RTCPeerConnection, peer: Peer, exclude: str | None) -> None:
+    def __init__(
+        self, pc: RTCPeerConnection, peer: Peer, exclude: str | None, only: str | None = None
+    ) -> None:
         self.pc = pc
         self.peer = peer
         self.exclude = exclude
+        self.only = only
         self.slots: list[Slot] = []
         self.accepts: dict[str, list[CodecInfo]] = {"audio": [], "video": []}
         self.connected = False
@@ -127,8 +135,15 @@ class SubscribeLeg:
         self.timer: asyncio.TimerHandle | None = None
         self.renegotiations = 0
 
-    def accepts_feed(self, feed: Feed) -> bool:
-        return feed.codec.accepted_by(self.accepts.get(feed.kind, []))
+    def wants(self, feed: Feed) -> bool:
+        """Feeds this viewer receives: not its own, only the chosen publisher's if it chose,
+        and only in codecs its offer listed."""
+        return (
+            feed.publisher != self.exclude
+            and (self.only is None or feed.publisher == self.only)
+            and not feed.closed
+            and feed.codec.accepted_by(self.accepts.get(feed.kind, []))
+        )
 
     def tracks(self) -> list[dict[str, Any]]:
         return [
@@ -140,6 +155,41 @@ class SubscribeLeg:
                 "codec": slot.feed.codec.name if slot.feed else None,
             }
             for slot in self.slots
+        ]
+
+
+# --- cascade ------------------------------------------------------------------------------
+
+
+class RemoteLeg:
+    """This relay as a viewer of a session on another relay (cascade): what it receives
+    there becomes feeds of remote publishers here, for PK across relays and for crowds."""
+
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        client: RelayClient,
+        address: str,
+        remote_session: str,
+        peer_id: str,
+        only: str | None,
+    ) -> None:
+        self.pc = pc
+        self.client = client
+        self.address = address
+        self.remote_session = remote_session
+        self.peer_id = peer_id
+        self.only = only
+        self.sources: dict[RTCRtpReceiver, Source] = {}
+        self.feeds: dict[str, Feed] = {}  # mid → local feed
+        self.events: EventStream | None = None
+        self.connected = False
+        self.closed = False
+
+    def tracks(self) -> list[dict[str, Any]]:
+        return [
+            {"mid": mid, "kind": feed.kind, "publisher": feed.publisher, "feed": feed.id}
+            for mid, feed in self.feeds.items()
         ]
 
 
@@ -163,6 +213,7 @@ class Session:
         self.peers: dict[str, Peer] = {}
         self.publishers: dict[str, Publisher] = {}
         self.watchers: set[Owner] = set()
+        self.pulls: dict[tuple[str, str], RemoteLeg] = {}
         self.created = time.monotonic()
         self.closed = False
 
@@ -201,6 +252,7 @@ class Relay:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stats_task: asyncio.Task[None] | None = None
         self._feed_ids = itertools.count(1)
+        self._remote_clients: dict[str, RelayClient] = {}
         self.closed = False
         self.counters: Counter[str] = Counter()
 
@@ -220,6 +272,8 @@ class Relay:
             await self.close_session(key, reason="relay_shutdown")
         for task in list(self._tasks):
             task.cancel()
+        for client in self._remote_clients.values():
+            await client.close()
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -236,7 +290,7 @@ class Relay:
             (p.publish is not None) + (p.subscribe is not None)
             for s in self.sessions.values()
             for p in s.peers.values()
-        )
+        ) + sum(len(s.pulls) for s in self.sessions.values())
 
     def status(self) -> dict[str, Any]:
         return {
@@ -322,10 +376,12 @@ class Relay:
         profile: str = "room",
         owner: Owner | None = None,
         detached: bool = False,
+        publisher: str | None = None,
     ) -> dict[str, Any]:
         """A client's offer to publish or subscribe → `{"type": "answer", "sdp", "tracks"}`.
 
-        Each offer starts a new peer connection for (peer, role), replacing an older one."""
+        Each offer starts a new peer connection for (peer, role), replacing an older one.
+        Subscribers get every feed but their own (`identity`), or only `publisher`'s."""
         if self.closed:
             raise RelayError("unavailable", "the relay is shutting down")
         max_media = (
@@ -345,7 +401,7 @@ class Relay:
                 if role == "publish":
                     assert identity is not None
                     return await self._publish(sess, the_peer, sdp, info, identity)
-                return await self._subscribe(sess, the_peer, sdp, info, identity)
+                return await self._subscribe(sess, the_peer, sdp, info, identity, publisher)
         finally:
             await self._maybe_forget_peer(sess, the_peer)
 
@@ -484,6 +540,8 @@ class Relay:
         if sess is None:
             return {}
         sess.closed = True
+        for remote in list(sess.pulls.values()):
+            await self._remote_lost(sess, remote, reason, away=False, leave=True)
         for peer in list(sess.peers.values()):
             if peer.subscribe is not None:
                 await self._close_subscribe(sess, peer.subscribe, reason)
@@ -554,17 +612,20 @@ class Relay:
             publisher.grace.cancel()
             publisher.grace = None
         publisher.leg = leg
+        publisher.remote = None  # published here now, whatever was pulled before
         peer.publish = leg
 
         changed = False
         used: set[tuple[str, int]] = set()
         per_kind: Counter[str] = Counter()
         for source in leg.sources:
+            codec = source.codec
+            assert codec is not None  # publish legs pin their codecs up front
             slot_key = (source.kind, per_kind[source.kind])
             per_kind[source.kind] += 1
             used.add(slot_key)
             feed = publisher.feeds.get(slot_key)
-            if feed is not None and feed.codec.key != source.codec.key:
+            if feed is not None and feed.codec.key != codec.key:
                 self._retire_feed(publisher, slot_key)
                 feed = None
             if feed is None:
@@ -573,7 +634,7 @@ class Relay:
                     publisher=identity,
                     kind=source.kind,
                     index=slot_key[1],
-                    codec=source.codec,
+                    codec=codec,
                     keyframe_interval=self.config.keyframe_interval,
                     send_keyframe_request=self._send_keyframe_request,
                 )
@@ -726,7 +787,13 @@ class Relay:
     # --- subscribe ---
 
     async def _subscribe(
-        self, sess: Session, peer: Peer, sdp: str, info: SdpInfo, exclude: str | None
+        self,
+        sess: Session,
+        peer: Peer,
+        sdp: str,
+        info: SdpInfo,
+        exclude: str | None,
+        only: str | None,
     ) -> dict[str, Any]:
         limits = self.config.limits(sess.profile)
         if peer.subscribe is None:
@@ -737,10 +804,10 @@ class Relay:
             await self._close_subscribe(sess, peer.subscribe, "replaced", notify=False)
 
         pc = RTCPeerConnection(self.config.rtc_configuration())
-        leg = SubscribeLeg(pc, peer, exclude)
+        leg = SubscribeLeg(pc, peer, exclude, only)
         for media in info.media:
             leg.accepts[media.kind] += [c for c in media.codecs if not c.is_rtx]
-        available = [f for f in sess.feeds() if f.publisher != exclude]
+        available = [f for f in sess.feeds() if leg.wants(f)]
         try:
             for media in info.media:
                 track = ForwardTrack(media.kind, self.config.queue)
@@ -853,11 +920,7 @@ class Relay:
             leg.dirty = True
             return
         leg.dirty = False
-        wanted = [
-            f
-            for f in sess.feeds()
-            if f.publisher != leg.exclude and not f.closed and leg.accepts_feed(f)
-        ]
+        wanted = [f for f in sess.feeds() if leg.wants(f)]
         changed = False
         for old in leg.slots:
             if old.feed is not None and old.feed not in wanted:
@@ -924,6 +987,273 @@ class Relay:
             tracks=leg.tracks(),
         )
 
+    # --- cascade ---
+
+    def _remote_client(self, address: str) -> RelayClient:
+        client = self._remote_clients.get(address)
+        if client is None:
+            client = self._remote_clients[address] = RelayClient(address, secret=self.config.secret)
+        return client
+
+    async def pull(
+        self,
+        *,
+        session: str,
+        address: str,
+        remote_session: str,
+        publisher: str | None = None,
+        profile: str = "room",
+    ) -> dict[str, Any]:
+        """Subscribe to `remote_session` on the relay at `address` and republish what it
+        sends in `session` here, under the same publisher identities (all of them, or only
+        `publisher`'s). Viewers here then get those feeds like local ones. → {"tracks"}"""
+        if self.closed:
+            raise RelayError("unavailable", "the relay is shutting down")
+        sess = await self._session_for_offer(session, profile)
+        key = (address, remote_session)
+        existing = sess.pulls.get(key)
+        if existing is not None:
+            return {"tracks": existing.tracks()}
+        try:
+            self._check_budget()
+        except RelayError:
+            await self._maybe_end_session(sess)
+            raise
+        client = self._remote_client(address)
+        pc = RTCPeerConnection(self.config.rtc_configuration())
+        peer_id = f"cascade.{self.relay_id}.{next(self._feed_ids)}"[:128]
+        leg = RemoteLeg(pc, client, address, remote_session, peer_id, publisher)
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            # Emitted inside setRemoteDescription, before the receiver starts: tap it now.
+            transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+            source = Source(transceiver.receiver, transceiver.kind, None, None)
+            passthrough.tap_encoded_frames(transceiver.receiver, source.on_frame)
+            leg.sources[transceiver.receiver] = source
+
+        pc.addTransceiver("audio", direction="recvonly")
+        pc.addTransceiver("video", direction="recvonly")
+        leg.events = client.events(remote_session, peer_id)
+        try:
+            await pc.setLocalDescription(await pc.createOffer())
+            reply = await client.offer(
+                session=remote_session,
+                peer=peer_id,
+                role="subscribe",
+                sdp=pc.localDescription.sdp,
+                identity=f"cascade:{self.relay_id}"[:128],
+                profile=profile,
+                publisher=publisher,
+            )
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        except Exception as exc:
+            leg.events.close()
+            await pc.close()
+            await self._maybe_end_session(sess)
+            if isinstance(exc, RelayError):
+                raise
+            raise RelayError("unavailable", f"cannot pull from {address}: {exc}") from exc
+        sess.pulls[key] = leg
+        self._apply_remote_tracks(sess, leg, reply["tracks"])
+        self._watch_remote_leg(sess, leg)
+        self._spawn(self._follow_remote(sess, leg))
+        self.counters["pulls"] += 1
+        return {"tracks": leg.tracks()}
+
+    async def unpull(self, *, session: str, address: str, remote_session: str) -> dict[str, Any]:
+        """Stop pulling; the remote publishers leave this session."""
+        sess = self.sessions.get(session)
+        leg = sess.pulls.get((address, remote_session)) if sess else None
+        if sess is not None and leg is not None:
+            await self._remote_lost(sess, leg, "unpulled", away=False, leave=True)
+            await self._maybe_end_session(sess)
+        return {}
+
+    def _apply_remote_tracks(
+        self, sess: Session, leg: RemoteLeg, tracks: list[dict[str, Any]]
+    ) -> None:
+        """Mirror the remote relay's m-line → feed mapping as local feeds."""
+        by_mid = {t.mid: t for t in leg.pc.getTransceivers()}
+        changed = False
+        seen: set[str] = set()
+        for entry in tracks:
+            mid, identity, remote_feed = entry.get("mid"), entry.get("publisher"), entry.get("feed")
+            transceiver = by_mid.get(mid)
+            if not isinstance(mid, str) or transceiver is None:
+                continue
+            seen.add(mid)
+            current = leg.feeds.get(mid)
+            codec = passthrough.negotiated_codec(transceiver)
+            source = leg.sources.get(transceiver.receiver)
+            if (
+                current is not None
+                and current.remote_id == remote_feed
+                and codec is not None
+                and current.codec.key == codec.key
+            ):
+                continue
+            if current is not None:
+                self._drop_remote_feed(sess, leg, mid)
+                changed = True
+            if not isinstance(identity, str) or not remote_feed or codec is None or source is None:
+                continue
+            publisher = sess.publishers.get(identity)
+            if publisher is None:
+                publisher = sess.publishers[identity] = Publisher(identity, remote=leg)
+                publisher.state = "live"
+                self._session_event(sess, "publisher.joined", identity=identity)
+            elif publisher.remote is None and publisher.leg is None:
+                # away (an earlier pull dropped): this pull takes its feeds over, as a
+                # republish would; viewers keep their slots
+                if publisher.grace is not None:
+                    publisher.grace.cancel()
+                    publisher.grace = None
+                publisher.remote = leg
+                publisher.state = "live"
+                self._session_event(sess, "publisher.back", identity=identity)
+            elif publisher.remote is not leg:
+                logger.warning("media relay: %s already publishes here; not pulling it", identity)
+                continue
+            taken = set(leg.feeds.values())
+            reusable = next(
+                (
+                    f
+                    for f in publisher.feeds.values()
+                    if f.kind == transceiver.kind and f.codec.key == codec.key and f not in taken
+                ),
+                None,
+            )
+            if reusable is not None:
+                reusable.remote_id = remote_feed
+                source.codec = codec
+                source.feed = reusable
+                source.connected = leg.connected
+                reusable.set_source(source)
+                leg.feeds[mid] = reusable
+                continue
+            index = next(
+                i for i in itertools.count() if (transceiver.kind, i) not in publisher.feeds
+            )
+            feed = Feed(
+                feed_id=f"{identity}#{transceiver.kind}{index}.{next(self._feed_ids)}",
+                publisher=identity,
+                kind=transceiver.kind,
+                index=index,
+                codec=codec,
+                keyframe_interval=self.config.keyframe_interval,
+                send_keyframe_request=self._send_keyframe_request,
+            )
+            feed.remote_id = remote_feed
+            publisher.feeds[(transceiver.kind, index)] = feed
+            source.codec = codec
+            source.feed = feed
+            source.connected = leg.connected
+            feed.set_source(source)
+            leg.feeds[mid] = feed
+            changed = True
+        for mid in [m for m in leg.feeds if m not in seen]:
+            self._drop_remote_feed(sess, leg, mid)
+            changed = True
+        if changed:
+            self._feeds_changed(sess)
+
+    def _drop_remote_feed(self, sess: Session, leg: RemoteLeg, mid: str) -> None:
+        feed = leg.feeds.pop(mid)
+        publisher = sess.publishers.get(feed.publisher)
+        if publisher is None or publisher.remote is not leg:
+            return
+        key = next((k for k, f in publisher.feeds.items() if f is feed), None)
+        if key is not None:
+            self._retire_feed(publisher, key)
+        if not publisher.feeds:
+            self._remove_publisher(sess, publisher, notify=True)
+
+    def _watch_remote_leg(self, sess: Session, leg: RemoteLeg) -> None:
+        pc = leg.pc
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if leg.closed:
+                return
+            if pc.connectionState == "connected":
+                leg.connected = True
+                for source in leg.sources.values():
+                    source.connected = True
+                    if source.feed is not None:
+                        source.feed.keyframes.request()
+            elif pc.connectionState in ("failed", "closed"):
+                await self._remote_lost(sess, leg, pc.connectionState, away=True, leave=True)
+
+    async def _follow_remote(self, sess: Session, leg: RemoteLeg) -> None:
+        """Answer the remote relay's renegotiations; mirror its publisher events."""
+        assert leg.events is not None
+        reason = "closed"
+        async for event in leg.events:
+            if leg.closed:
+                return
+            name = event.get("event")
+            if name == "offer":
+                try:
+                    await leg.pc.setRemoteDescription(
+                        RTCSessionDescription(sdp=event["sdp"], type="offer")
+                    )
+                    await leg.pc.setLocalDescription(await leg.pc.createAnswer())
+                    await leg.client.answer(
+                        session=leg.remote_session,
+                        peer=leg.peer_id,
+                        sdp=leg.pc.localDescription.sdp,
+                    )
+                except Exception as exc:
+                    logger.warning("media relay: cascade renegotiation failed: %s", exc)
+                    reason = "renegotiation_failed"
+                    break
+                self._apply_remote_tracks(sess, leg, event.get("tracks") or [])
+            elif name in ("publisher.away", "publisher.back"):
+                identity = event.get("identity")
+                publisher = sess.publishers.get(identity) if isinstance(identity, str) else None
+                if publisher is not None and publisher.remote is leg:
+                    publisher.state = "away" if name == "publisher.away" else "live"
+                    self._session_event(sess, name, identity=identity)
+            elif name == "closed":
+                reason = str(event.get("reason", "closed"))
+                break
+        await self._remote_lost(sess, leg, reason, away=True, leave=False)
+
+    async def _remote_lost(
+        self, sess: Session, leg: RemoteLeg, reason: str, *, away: bool, leave: bool
+    ) -> None:
+        """The pull ended. `away`: its publishers may come back (a new pull within the grace
+        period takes them over); otherwise they left."""
+        if leg.closed:
+            return
+        leg.closed = True
+        if sess.pulls.get((leg.address, leg.remote_session)) is leg:
+            del sess.pulls[(leg.address, leg.remote_session)]
+        if leg.events is not None:
+            leg.events.close()
+        for publisher in [p for p in sess.publishers.values() if p.remote is leg]:
+            if away and not sess.closed:
+                publisher.remote = None
+                for feed in publisher.feeds.values():
+                    feed.set_source(None)
+                if publisher.state != "away":
+                    publisher.state = "away"
+                    self._session_event(
+                        sess, "publisher.away", identity=publisher.identity, reason=reason
+                    )
+                loop = asyncio.get_running_loop()
+                publisher.grace = loop.call_later(
+                    self.config.publisher_grace,
+                    lambda p=publisher: self._spawn(self._grace_expired(sess, p)),  # type: ignore[misc]
+                )
+            else:
+                self._remove_publisher(sess, publisher, notify=True)
+        if leave:
+            with contextlib.suppress(RelayError):  # the other relay is gone or forgot us
+                await leg.client.leave(session=leg.remote_session, peer=leg.peer_id, reason="bye")
+        await leg.pc.close()
+
     # --- bookkeeping ---
 
     async def _maybe_forget_peer(self, sess: Session, peer: Peer) -> None:
@@ -932,7 +1262,7 @@ class Relay:
         await self._maybe_end_session(sess)
 
     async def _maybe_end_session(self, sess: Session) -> None:
-        if sess.peers or sess.publishers or self.sessions.get(sess.key) is not sess:
+        if sess.peers or sess.publishers or sess.pulls or self.sessions.get(sess.key) is not sess:
             return
         del self.sessions[sess.key]
         sess.closed = True

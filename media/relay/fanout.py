@@ -142,6 +142,7 @@ class Feed:
         self.outputs: set[ForwardTrack] = set()
         self.epoch = 0
         self.source: object | None = None  # token of the current source; frames from others drop
+        self.remote_id: str | None = None  # the feed's id on the relay it is pulled from
         self.stats = FeedStats()
         self.closed = False
         self.keyframes = KeyframeRequester(keyframe_interval, lambda: send_keyframe_request(self))

@@ -271,9 +271,12 @@ def pick_codec(kind: str, offered: Sequence[CodecInfo]) -> Codec | None:
     return None
 
 
-def negotiated_payload_type(transceiver: RTCRtpTransceiver) -> int | None:
+def negotiated_codec(transceiver: RTCRtpTransceiver) -> Codec | None:
+    """The codec a negotiated transceiver carries (its first non-RTX codec), as a Codec the
+    relay can pin for viewers. None before negotiation."""
     codecs: list[RTCRtpCodecParameters] = transceiver._codecs
-    return codecs[0].payloadType if codecs else None
+    infos = [_codec_info(c) for c in codecs if c.name.lower() != "rtx"][:1]
+    return pick_codec(transceiver.kind, infos) if infos else None
 
 
 # --- receive side: encoded frames instead of decoded ones ------------------------------

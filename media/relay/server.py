@@ -234,6 +234,7 @@ class ControlServer:
                 identity=optional_token(m, "identity", max_len=128),
                 profile=choice(m, "profile", PROFILES, default="room"),
                 detached=boolean(m, "detached"),
+                publisher=optional_token(m, "publisher", max_len=128),
                 owner=conn,
             )
         if op == "answer":
@@ -273,6 +274,26 @@ class ControlServer:
                 role=choice(m, "role", ROLES) if role is not None else None,
                 reason=choice(m, "reason", LEAVE_REASONS, default="bye"),
                 owner=conn,
+            )
+        if op in ("pull", "unpull"):
+            address = m.get("address")
+            try:
+                parse_address(address if isinstance(address, str) else "")
+            except ValueError as exc:
+                raise RelayError("bad_request", str(exc)) from exc
+            assert isinstance(address, str)
+            if op == "unpull":
+                return await relay.unpull(
+                    session=token(m, "session"),
+                    address=address,
+                    remote_session=token(m, "remote_session"),
+                )
+            return await relay.pull(
+                session=token(m, "session"),
+                address=address,
+                remote_session=token(m, "remote_session"),
+                publisher=optional_token(m, "publisher", max_len=128),
+                profile=choice(m, "profile", PROFILES, default="room"),
             )
         if op == "watch":
             return relay.watch(token(m, "session"), conn)
