@@ -327,7 +327,11 @@ class Relay:
             if len(self.sessions) >= self.config.max_sessions:
                 raise RelayError("relay_full", "this relay hosts its maximum of sessions")
             if self.directory is not None:
-                address = await self.directory.claim(key)
+                try:
+                    address = await self.directory.claim(key)
+                except Exception as exc:  # Redis unreachable: refuse rather than split a room
+                    logger.warning("media relay: cannot claim %s: %s", key, exc)
+                    raise RelayError("unavailable", "the session registry is unavailable") from exc
                 if address is not None:
                     raise RelayError("moved", "the session lives on another relay", address=address)
             session = self.sessions.get(key)  # an offer racing ours may have created it
@@ -596,6 +600,11 @@ class Relay:
         except Exception as exc:
             await pc.close()
             raise RelayError("sdp_invalid", f"offer rejected: {exc}") from exc
+        # Other offers ran while this one awaited: look again.
+        publisher = sess.publishers.get(identity)
+        if publisher is None and len(sess.publishers) >= limits.max_publishers:
+            await pc.close()
+            raise RelayError("publisher_limit", f"at most {limits.max_publishers} publishers")
 
         # The new connection replaces the peer's older publish leg, and the identity's
         # leg wherever it was (another tab, a reconnect through another web process).
@@ -838,6 +847,11 @@ class Relay:
                 slot.track.stop()
             await pc.close()
             raise RelayError("sdp_invalid", f"offer rejected: {exc}") from exc
+        if len(sess.subscribe_legs()) >= limits.max_subscribers:  # others joined meanwhile
+            for slot in leg.slots:
+                slot.track.stop()
+            await pc.close()
+            raise RelayError("subscriber_limit", f"at most {limits.max_subscribers} viewers")
 
         peer.subscribe = leg
         for slot in leg.slots:

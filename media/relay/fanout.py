@@ -231,6 +231,9 @@ class ForwardTrack(MediaStreamTrack):
         self.feed = feed
         self._clear()
         self._waiting_for_keyframe = self.kind == "video"
+        # Another feed's epochs are another count: re-anchor timestamps on its first frame.
+        self._last_epoch = None
+        self._out_epoch = None
         if feed is not None:
             feed.attach(self)
 

@@ -197,3 +197,21 @@ def test_viewer_keyframe_request_reaches_the_publisher() -> None:
         track.stop()
 
     run(scenario())
+
+
+def test_timestamps_continue_when_a_slot_is_rebound_to_another_feed() -> None:
+    async def scenario() -> None:
+        first, _, source_a = make_feed()
+        second, _, source_b = make_feed()  # same epoch count as the first: 1
+        track = ForwardTrack("video", QueueLimits())
+        track.bind(first)
+        first.push(source_a, frame(True, 10), 900_000)
+        first.push(source_a, frame(False, 10), 903_000)
+        before = [(await track.recv()).pts or 0 for _ in range(2)]
+        track.bind(second)
+        await asyncio.sleep(0.1)
+        second.push(source_b, frame(True, 10), 0)
+        after = (await track.recv()).pts or 0
+        assert after - before[-1] >= 0.08 * 90000  # moved on by about the pause, not back
+
+    run(scenario())
