@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "liveshop.tenancy",
     "liveshop.ops",
     "commerce",
+    "media",
 ]
 
 MIDDLEWARE = [
@@ -253,7 +254,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LIVESHOP_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # aioice logs every ICE connectivity check at INFO
+        "aioice": {"level": "WARNING"},
+    },
 }
 
 # --- Security in production -----------------------------------------------------------
@@ -302,3 +307,43 @@ LIVESHOP_ROOM_EVENT_SINK = env.str(
 LIVESHOP_ROOM_WATCH_SINK = env.str(
     "LIVESHOP_ROOM_WATCH_SINK", default="rooms.realtime.presence.MemoryWatchSink"
 )
+
+# --- Media relay (media/README.md) ------------------------------------------------------
+# Relay processes (`manage.py media_relay`) own whole rooms and consults and forward encoded
+# media without re-encoding. Web processes reach them over a local control channel:
+#   LIVESHOP_MEDIA_RELAY_LISTEN   where a relay listens: "unix:<path>" (default: a socket in
+#                                 var/, the embedded default) or "tcp:<host>:<port>" (port 0 =
+#                                 any free port; with Redis the relay registers what it bound).
+#                                 Web processes without Redis dial exactly this address.
+#   LIVESHOP_MEDIA_RELAY_SECRET   shared secret of the control channel; required for tcp.
+#   LIVESHOP_MEDIA_RELAY_WORKERS  relay processes `make run` starts (more than 1 needs Redis,
+#                                 which holds the session -> relay mapping).
+LIVESHOP_MEDIA_RELAY_LISTEN = env.str(
+    "LIVESHOP_MEDIA_RELAY_LISTEN", default=f"unix:{Path(VAR_DIR) / 'media-relay.sock'}"
+)
+LIVESHOP_MEDIA_RELAY_SECRET = env.str("LIVESHOP_MEDIA_RELAY_SECRET", default="")
+LIVESHOP_MEDIA_RELAY_WORKERS = env.int("LIVESHOP_MEDIA_RELAY_WORKERS", default=1)
+# STUN/TURN servers for the relay's own peer connections, as JSON:
+#   [{"urls": "stun:stun.example.com:3478"},
+#    {"urls": "turn:turn.example.com:3478", "username": "u", "credential": "p"}]
+# Empty by default: a relay on a public address needs only host candidates, and aiortc would
+# otherwise fall back to Google's public STUN server.
+LIVESHOP_ICE_SERVERS = env.json("LIVESHOP_ICE_SERVERS", default=[])
+# Loopback-only ICE for tests and development on one machine: the relay (and test clients)
+# offer 127.0.0.1 as their only host candidate. Never enable it in production.
+LIVESHOP_ICE_LOOPBACK = env.bool("LIVESHOP_ICE_LOOPBACK", default=False)
+# Limits and timings of the relay (seconds, counts). See media/relay/config.py.
+LIVESHOP_MEDIA = {
+    "MAX_SESSIONS": env.int("LIVESHOP_MEDIA_MAX_SESSIONS", default=200),
+    "MAX_PEER_CONNECTIONS": env.int("LIVESHOP_MEDIA_MAX_PEER_CONNECTIONS", default=400),
+    "ROOM_MAX_PUBLISHERS": 6,  # host + 4 co-hosts + a PK partner
+    "ROOM_MAX_SUBSCRIBERS": env.int("LIVESHOP_MEDIA_ROOM_MAX_SUBSCRIBERS", default=300),
+    "CONSULT_MAX_PUBLISHERS": 2,  # shopper and agent
+    "CONSULT_MAX_SUBSCRIBERS": 3,  # shopper, agent and a silent supervisor
+    "PUBLISHER_GRACE": env.float("LIVESHOP_MEDIA_PUBLISHER_GRACE", default=15.0),
+    "PUBLISHER_IDLE": 3.0,  # no media for this long: the publisher is reported away
+    "CONNECT_TIMEOUT": 15.0,
+    "RENEGOTIATION_TIMEOUT": 10.0,
+    "KEYFRAME_INTERVAL": 0.3,  # at most one PLI per feed per interval (plus a trailing one)
+    "STATS_INTERVAL": 1.0,
+}
