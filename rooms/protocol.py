@@ -58,7 +58,7 @@ CLIENT_FRAMES: dict[str, dict[str, Any]] = {
     "like": _frame(
         "like",
         "Likes (taps may be batched client-side). Counted, never stored one by one.",
-        {"count": {"type": "integer", "minimum": 1, "maximum": 100}},
+        {"count": {"type": "integer", "minimum": 1, "maximum": 50}},
         ["count"],
     ),
     "gift.send": _frame(
