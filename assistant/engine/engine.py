@@ -478,17 +478,31 @@ def _filter_slots(
     return out
 
 
+def _embedding_query(pq: ParsedQuestion) -> str:
+    """The leftover words for the embedding provider; empty when too little is left to
+    compare (one character matches anything by chance)."""
+    text = " ".join(w for w in pq.rest.split() if w not in STOP_WORDS)
+    return text if len(text.replace(" ", "")) >= 3 else ""
+
+
+def _best_vector(query: list[float], tagged: list[tuple[int, list[float]]]) -> tuple[float, int]:
+    return max(((cosine(query, v), i) for i, v in tagged), default=(0.0, -1))
+
+
 def _embedding_product(
     pq: ParsedQuestion, index: CatalogIndex, snapshot: CatalogSnapshot, provider: EmbeddingProvider
 ) -> ProductDoc | None:
-    if not snapshot.products or not pq.rest.strip():
+    """The optional embedding provider's best product for words BM25 could not place
+    (a typo, a paraphrase), if it is similar enough."""
+    text = _embedding_query(pq)
+    if not snapshot.products or not text:
         return None
-    vectors = index.embeddings(provider.name, provider.embed, snapshot).products
-    (query,) = provider.embed([pq.rest])
-    scored = sorted(((cosine(query, v), i) for i, v in enumerate(vectors)), reverse=True)
-    if scored and scored[0][0] >= provider.min_similarity:
-        return snapshot.products_by_id.get(index.product_ids[scored[0][1]])
-    return None
+    tagged = index.embeddings(provider.name, provider.embed, snapshot).products
+    (query,) = provider.embed([text])
+    score, doc = _best_vector(query, tagged)
+    if doc < 0 or score < provider.min_similarity:
+        return None
+    return snapshot.products_by_id.get(index.product_ids[doc])
 
 
 # --- details ----------------------------------------------------------------------------------
@@ -608,12 +622,13 @@ def _embedding_faq(
     settings: AssistantSettings,
 ) -> str | None:
     provider = settings.embeddings
-    if provider is None or not snapshot.policies or not pq.rest.strip():
+    text = _embedding_query(pq)
+    if provider is None or not snapshot.policies or not text:
         return "low_confidence"
-    vectors = index.embeddings(provider.name, provider.embed, snapshot).policies
-    (query,) = provider.embed([pq.rest])
-    score, doc = max((cosine(query, v), i) for i, v in enumerate(vectors))
-    if score < provider.min_similarity:
+    tagged = index.embeddings(provider.name, provider.embed, snapshot).policies
+    (query,) = provider.embed([text])
+    score, doc = _best_vector(query, tagged)
+    if doc < 0 or score < provider.min_similarity:
         return "low_confidence"
     _write_policy(c, snapshot.policies_by_id[index.policy_ids[doc]], pq)
     return None

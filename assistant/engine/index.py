@@ -37,8 +37,12 @@ def _norm(*parts: str) -> str:
 
 @dataclass
 class _Embeddings:
-    products: list[list[float]] = field(default_factory=list)
-    policies: list[list[float]] = field(default_factory=list)
+    """Vectors of short texts, each tagged with the position of its product or policy.
+    Names are embedded one by one (not name + description): a short query such as a
+    misspelt product word is compared with short texts."""
+
+    products: list[tuple[int, list[float]]] = field(default_factory=list)
+    policies: list[tuple[int, list[float]]] = field(default_factory=list)
 
 
 class CatalogIndex:
@@ -145,19 +149,33 @@ class CatalogIndex:
             cached = self._embeddings.get(provider_name)
             if cached is None:
                 cached = _Embeddings(
-                    products=compute(
-                        [f"{p.name} {p.name_zh} {p.category}" for p in snapshot.products]
-                    )
-                    if snapshot.products
-                    else [],
-                    policies=compute(
-                        [f"{p.question} {p.question_zh} {p.answer}" for p in snapshot.policies]
-                    )
-                    if snapshot.policies
-                    else [],
+                    products=_embed_tagged(
+                        compute,
+                        [
+                            (i, t)
+                            for i, p in enumerate(snapshot.products)
+                            for t in (p.name, p.name_zh)
+                        ],
+                    ),
+                    policies=_embed_tagged(
+                        compute,
+                        [
+                            (i, t)
+                            for i, p in enumerate(snapshot.policies)
+                            for t in (p.question, p.question_zh, p.topic)
+                        ],
+                    ),
                 )
                 self._embeddings[provider_name] = cached
             return cached
+
+
+def _embed_tagged(compute: EmbedFn, tagged: list[tuple[int, str]]) -> list[tuple[int, list[float]]]:
+    tagged = [(i, t) for i, t in tagged if t.strip()]
+    if not tagged:
+        return []
+    vectors = compute([t for _, t in tagged])
+    return [(i, v) for (i, _), v in zip(tagged, vectors, strict=True)]
 
 
 _cache: OrderedDict[tuple[str, str], CatalogIndex] = OrderedDict()

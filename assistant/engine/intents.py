@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import lexicon
 from .lexicon import STOP_CHARS, STOP_WORDS
-from .tokenize import MAX_QUERY_TOKENS, tokens, units
+from .tokenize import MAX_QUERY_TOKENS, fold_width, tokens, units
 
 # --- intents that go straight to a human ---------------------------------------------------
 ORDER_RE = re.compile(
@@ -286,6 +286,8 @@ def parse(
 
     `merchant_colors` maps the merchant's own colour names (normalised) to a lexicon family or
     None, so a colour the lexicon lacks ("sand") is still understood."""
+    # Letter sizes are read case-kept but width-folded (ＸＬ is XL), aligned with `norm`.
+    clean = " ".join(fold_width(clean).split())
     pq = ParsedQuestion(norm=norm)
     mask = _Mask(norm)
 

@@ -57,7 +57,7 @@ class HashingEmbeddings:
     bigrams, signed-hashed into `dim` buckets and L2-normalised. Deterministic, no model, and
     tolerant of typos ("hoddie" ~ "hoodie"); it does not know synonyms or translations."""
 
-    def __init__(self, dim: int = 512, min_similarity: float = 0.55) -> None:
+    def __init__(self, dim: int = 512, min_similarity: float = 0.28) -> None:
         if dim < 16:
             raise ValueError("dim must be at least 16")
         self.dim = dim

@@ -14,11 +14,11 @@ import unicodedata
 MAX_QUESTION_CHARS = 500
 MAX_QUERY_TOKENS = 96
 
-# C0/C1 controls, zero-width characters, bidi overrides and the BOM: invisible, and a way to
-# smuggle text past filters. Replaced by a space so words on either side stay apart.
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff]"
-)
+# C0/C1 controls and line/paragraph separators become a space (words on either side stay
+# apart). Zero-width characters, bidi controls, variation selectors and the BOM are invisible,
+# so they are dropped: "多\u200b少钱" reads, and must match, as 多少钱.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff]")
 _SPACES = re.compile(r"\s+")
 
 _CJK_CLASS = (
@@ -33,19 +33,24 @@ _RUNS = re.compile(rf"([{_CJK_CLASS}]+)|([a-z0-9]+(?:\.[0-9]+)?)")
 
 
 def clean(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
-    """Display-safe text: NFKC, invisible/control characters removed, whitespace collapsed,
-    cut to `limit` characters. Case is kept (the shopper's own words)."""
+    """Display-safe text: invisible/control characters removed, whitespace collapsed, cut to
+    `limit` characters. The shopper's own characters (full-width punctuation, case) stay."""
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
-    # Cut before NFKC too: normalising a megabyte only to throw it away wastes time.
-    text = unicodedata.normalize("NFKC", text[: limit * 4])
-    text = _INVISIBLE.sub(" ", text)
+    # Cut early: cleaning a megabyte only to throw most of it away wastes time.
+    text = _CONTROL.sub(" ", _INVISIBLE.sub("", text[: limit * 4]))
     return _SPACES.sub(" ", text).strip()[:limit]
 
 
+def fold_width(text: str) -> str:
+    """NFKC: full-width forms to ASCII (ＸＬ -> XL, ？ -> ?), compatibility characters to
+    their plain form. Case is kept."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def normalize(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
-    """`clean` plus case folding: the form every lexicon pattern and the index match against."""
-    return clean(text, limit).casefold()
+    """`clean`, NFKC and case folding: the form every lexicon pattern and the index match."""
+    return _SPACES.sub(" ", fold_width(clean(text, limit))).strip().casefold()
 
 
 def is_han(char: str) -> bool:

@@ -1,6 +1,7 @@
 """Offline evaluation of the assistant engine on assistant/eval/questions.jsonl.
 
-    python -m assistant.eval.evaluate [--json PATH] [--failures] [--engine assistant|baseline|both]
+    python -m assistant.eval.evaluate [--json PATH] [--failures]
+        [--engine assistant|assistant-hashing|baseline|both]
 
 Builds one snapshot per merchant from `commerce.demo_catalog`, runs every question through
 the engine in its room (pinned product, line-up, flash sales), and reports:
@@ -37,6 +38,7 @@ from assistant.engine.answer import Answer, Handoff, format_money, numbers_in
 from assistant.engine.detect import detect_language
 from assistant.engine.engine import AssistantSettings, answer_question
 from assistant.engine.index import index_cache_clear, index_for
+from assistant.engine.providers import HashingEmbeddings
 from assistant.engine.snapshot import CatalogSnapshot, FlashSale, RoomContext
 from assistant.engine.tokenize import clean, normalize
 from commerce.demo_catalog import DEMO_CATALOG, DEMO_POLICIES
@@ -205,7 +207,18 @@ def engine_answer(question: str, snapshot: CatalogSnapshot, room: RoomContext) -
     return answer_question(question, snapshot, room, AssistantSettings(), now=EVAL_NOW)
 
 
-ENGINES: dict[str, Engine] = {"assistant": engine_answer, "baseline": baseline_answer}
+_HASHING = AssistantSettings(embeddings=HashingEmbeddings())
+
+
+def engine_hashing_answer(question: str, snapshot: CatalogSnapshot, room: RoomContext) -> Answer:
+    return answer_question(question, snapshot, room, _HASHING, now=EVAL_NOW)
+
+
+ENGINES: dict[str, Engine] = {
+    "assistant": engine_answer,
+    "assistant-hashing": engine_hashing_answer,
+    "baseline": baseline_answer,
+}
 
 
 # --- scoring -------------------------------------------------------------------------------
@@ -360,7 +373,9 @@ def evaluate(engine: str = "assistant", rows: Iterable[dict[str, Any]] | None = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", choices=["assistant", "baseline", "both"], default="both")
+    parser.add_argument(
+        "--engine", choices=[*ENGINES, "both"], default="both", help="both = assistant + baseline"
+    )
     parser.add_argument("--json", type=Path, help="write the reports as JSON to this file")
     parser.add_argument("--failures", action="store_true", help="list every failed question")
     args = parser.parse_args(argv)
