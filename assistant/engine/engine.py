@@ -319,7 +319,7 @@ def _resolve(
             # The shopper named a kind of product this merchant does not sell.
             return _Resolution(failure="no_match")
         if not context:
-            found = _match_body(subject, index, snapshot, settings)
+            found = _match_body(pq, subject, index, snapshot, settings)
             if found:
                 return _Resolution(found, "catalog")
             if not intents:
@@ -375,10 +375,10 @@ def _match_subject(
     concepts = {"~" + c for c in pq.concepts}
     candidates = []
     for hit in hits:
-        title = index.title_coverage(hit.doc, subject)
+        title = index.title_coverage(hit.doc, subject, pq.cjk_pairs)
         if not title or (concepts and not (title & concepts)):
             continue
-        covered = index.body_coverage(hit.doc, subject)
+        covered = index.body_coverage(hit.doc, subject, pq.cjk_pairs)
         candidates.append((hit.doc, title, covered, hit.score))
     if not candidates:
         return []
@@ -405,7 +405,7 @@ def _match_subject(
 
 def _leftover(pq: ParsedQuestion, products: Sequence[ProductDoc], index: CatalogIndex) -> list[str]:
     """Content of the question that the products' titles do not explain."""
-    pos = {pid: i for i, pid in enumerate(index.product_ids)}
+    pos = index.position
     explained: set[str] = set()
     for p in products:
         if p.id in pos:
@@ -420,11 +420,15 @@ def _weight(subject_units: Iterable[str]) -> int:
 
 
 def _match_body(
-    subject: list[str], index: CatalogIndex, snapshot: CatalogSnapshot, settings: AssistantSettings
+    pq: ParsedQuestion,
+    subject: list[str],
+    index: CatalogIndex,
+    snapshot: CatalogSnapshot,
+    settings: AssistantSettings,
 ) -> list[ProductDoc]:
     best: list[tuple[int, int]] = []
     for doc in range(len(index.product_ids)):
-        covered = index.body_coverage(doc, subject)
+        covered = index.body_coverage(doc, subject, pq.cjk_pairs)
         if len(covered) >= math.ceil(COVERAGE * len(subject)):
             best.append((len(covered), doc))
     best.sort(key=lambda x: (-x[0], x[1]))
@@ -444,7 +448,7 @@ def _filter_material(
     When the products at hand are not made of it, look in the line-up, then the catalog."""
     if not pq.materials or "material" in intents:
         return products
-    pos = {pid: i for i, pid in enumerate(index.product_ids)}
+    pos = index.position
 
     def made_of(p: ProductDoc) -> bool:
         return p.id in pos and bool(set(pq.materials) & index.material_keys[pos[p.id]])
@@ -465,7 +469,7 @@ def _filter_material(
 def _filter_slots(
     products: list[ProductDoc], pq: ParsedQuestion, intents: Sequence[str], index: CatalogIndex
 ) -> list[ProductDoc]:
-    pos = {pid: i for i, pid in enumerate(index.product_ids)}
+    pos = index.position
     out = []
     for p in products:
         if pq.colors and not match_colors(p.variants, pq.colors):

@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from . import lexicon
 from .bm25 import BM25Index
 from .lexicon import STOP_CHARS, STOP_WORDS
 from .snapshot import CatalogSnapshot, PolicyDoc, ProductDoc
-from .tokenize import normalize, tokens, units
+from .tokenize import cjk_runs, is_han, normalize, tokens, units
 
 INDEX_CACHE_SIZE = 128
 
@@ -53,16 +53,25 @@ class CatalogIndex:
         self.merchant_id = snapshot.merchant_id
         self.product_ids: list[str] = [p.id for p in snapshot.products]
         self.policy_ids: list[str] = [p.id for p in snapshot.policies]
+        self.position: dict[str, int] = {pid: i for i, pid in enumerate(self.product_ids)}
 
         titles = [self._title_text(p) for p in snapshot.products]
+        concepts = [lexicon.concept_tokens(t) for t in titles]
         self.title_tokens = [
-            tokens(t, stop_words=STOP_WORDS, stop_chars=STOP_CHARS) + lexicon.concept_tokens(t)
-            for t in titles
+            tokens(t, stop_words=STOP_WORDS, stop_chars=STOP_CHARS) + c
+            for t, c in zip(titles, concepts, strict=True)
         ]
         # Units a title "explains": stemmed words, single CJK characters, concepts.
         self.title_units: list[frozenset[str]] = [
-            frozenset(units(t, stop_words=STOP_WORDS) + lexicon.concept_tokens(t)) for t in titles
+            frozenset(units(t, stop_words=STOP_WORDS) + c)
+            for t, c in zip(titles, concepts, strict=True)
         ]
+        self.title_token_sets = [frozenset(t) for t in self.title_tokens]
+        # Chinese compounds are head-final: 连衣裙 is a kind of 裙, 连帽卫衣 a kind of 衣, not
+        # of 帽. A lone character of a question matches a title only as its head (last
+        # character of a CJK run) or inside a shared bigram, so 裙子 finds 连衣裙 and 帽子
+        # does not find 连帽卫衣.
+        self.title_heads = [frozenset(run[-1] for run in cjk_runs(t)) for t in titles]
         self.title = BM25Index(self.title_tokens)
         body_texts = [self._body_text(p) for p in snapshot.products]
         self.body = BM25Index(
@@ -95,9 +104,13 @@ class CatalogIndex:
         # The merchant's own colour names, so "sand" or "雾霾蓝" are understood even when the
         # lexicon does not know them. Lexicon colours are matched by the lexicon itself.
         colors: dict[str, str | None] = {}
+        seen: set[str] = set()
         for p in snapshot.products:
             for v in p.variants:
                 for name in (v.color, v.color_zh):
+                    if name in seen:
+                        continue
+                    seen.add(name)
                     key = normalize(name, limit=100)
                     if key and not lexicon.COLOR_RE.fullmatch(key):
                         colors[key] = lexicon.color_families(key)[0]
@@ -128,12 +141,26 @@ class CatalogIndex:
         return frozenset(t for t, pattern in _POLICY_TOPIC_PATTERNS.items() if pattern.search(head))
 
     # --- queries -------------------------------------------------------------------------
-    def title_coverage(self, doc: int, subject_units: Sequence[str]) -> frozenset[str]:
-        return frozenset(u for u in subject_units if u in self.title_units[doc])
+    def title_coverage(
+        self, doc: int, subject_units: Sequence[str], pairs: Mapping[str, Set[str]]
+    ) -> frozenset[str]:
+        """The question units this product's title explains; `pairs` gives, for each CJK
+        character of the question, the bigrams it forms there."""
+        covered = set()
+        for u in subject_units:
+            if len(u) == 1 and is_han(u):
+                if u in self.title_heads[doc] or pairs.get(u, set()) & self.title_token_sets[doc]:
+                    covered.add(u)
+            elif u in self.title_units[doc]:
+                covered.add(u)
+        return frozenset(covered)
 
-    def body_coverage(self, doc: int, subject_units: Sequence[str]) -> frozenset[str]:
-        have = self.title_units[doc] | self.body_units[doc]
-        return frozenset(u for u in subject_units if u in have)
+    def body_coverage(
+        self, doc: int, subject_units: Sequence[str], pairs: Mapping[str, Set[str]]
+    ) -> frozenset[str]:
+        """Units explained by the title (as above) or found anywhere in the description."""
+        title = self.title_coverage(doc, subject_units, pairs)
+        return title | frozenset(u for u in subject_units if u in self.body_units[doc])
 
     def policy_for_topic(self, topic: str) -> int | None:
         for i, topics in enumerate(self.policy_topics):

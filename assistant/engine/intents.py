@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 from . import lexicon
 from .lexicon import STOP_CHARS, STOP_WORDS
-from .tokenize import MAX_QUERY_TOKENS, fold_width, tokens, units
+from .tokenize import MAX_QUERY_TOKENS, cjk_runs, fold_width, tokens, units
 
 # --- intents that go straight to a human ---------------------------------------------------
 ORDER_RE = re.compile(
     r"我的(订单|单子|快递|包裹|货|退款|钱|东西)|我(买|拍|下单|订|付款)的|我(已经|刚刚?|昨天|前天)?(下单|付款|付了款|拍了|买了|下了单)"
     r"|订单|单号|运单|物流(信息|状态|单号|到哪|怎么)|到哪(了|里了)|怎么还没(到|发|收)|还没(收到|到|发货|发)|没收到|催(一下)?发货"
-    r"|取消订单|改(一下)?地址|修改地址|退款(进度|到账|还没)|(快递|物流)(一直|还)?(不|没有?)(更新|动)|卡住了"
+    r"|我(要|想)(退|换)货|申请(退|换)货|发错|(got|received|sent me) the wrong|wrong (item|size|colou?r) (was )?(sent|delivered|arrived)"
+    r"|i (want|need|would like) to (return|exchange)|取消订单|改(一下)?地址|修改地址|退款(进度|到账|还没)|(快递|物流)(一直|还)?(不|没有?)(更新|动)|卡住了"
     r"|\bmy (order|package|parcel|delivery|refund|shipment|purchase|money)"
     r"|\border\s*(number|no\b|#|id|status)|\border\s*#?\s*\d+|tracking|track (my|the|an?) (order|package|parcel)"
     r"|where(\s+is|'s)\s+my|\bi (ordered|bought|paid|purchased|placed)|(haven'?t|didn'?t|not yet|never) (received|receive|got|get|arrived?)"
@@ -121,10 +122,11 @@ DETAILS_RE = re.compile(
 SUMMARY_RE = re.compile(
     r"这是什么|这个是什么|是什么(东西|产品|商品)|什么东西|啥东西|这是啥|介绍一下|介绍下|讲一下|说一下"
     r"|what is (this|it|that)\b|what's (this|that|it)\b|tell me (more )?about|more about|info on"
+    r"|what('s| is) (pinned|on screen|being shown)|现在(讲|卖)的是什么|正在讲(什么|啥)"
 )
 LINEUP_RE = re.compile(
     r"在卖什么|卖什么|卖啥|有什么(商品|产品|东西|宝贝|好物)|今天(有|卖|上)(什么|啥)|有哪些(商品|产品|宝贝|东西)|还有什么(商品|宝贝|东西|产品)"
-    r"|上了什么|上什么链接|都有什么|都有啥|(今天|直播间?|现在)(都|还)?有(啥|什么)(东西|商品|宝贝)?[吗呢?]*$"
+    r"|上了什么|上什么链接|都有什么|(别的|其他|其它)(商品|产品|宝贝|东西|链接)|都有啥|(今天|直播间?|现在)(都|还)?有(啥|什么)(东西|商品|宝贝)?[吗呢?]*$"
     r"|what (are|do) you (sell|selling|have)|what('s| is) (on sale|on today|for sale)|what products|what items|\bline ?up\b"
     r"|what else"
 )
@@ -214,6 +216,7 @@ class ParsedQuestion:
     rest_units: list[str] = field(default_factory=list)
     rest_tokens: list[str] = field(default_factory=list)
     detail_units: list[str] = field(default_factory=list)
+    cjk_pairs: dict[str, set[str]] = field(default_factory=dict)
     explicit_colors_list: bool = False
     explicit_sizes_list: bool = False
 
@@ -375,6 +378,13 @@ def parse(
     # What the details words asked ("防水", "pockets"): matched against description sentences,
     # not against product titles.
     pq.detail_units = units(asked_details, stop_words=STOP_WORDS, stop_chars=STOP_CHARS)
+    for run in cjk_runs(rest):
+        for i, ch in enumerate(run):
+            pairs = pq.cjk_pairs.setdefault(ch, set())
+            if i > 0:
+                pairs.add(run[i - 1 : i + 1])
+            if i + 1 < len(run):
+                pairs.add(run[i : i + 2])
     pq.bare_numbers = _BARE_NUMBER_RE.findall(rest)
     pq.rest = rest
     pq.rest_units = units(rest, stop_words=STOP_WORDS, stop_chars=STOP_CHARS)
@@ -405,6 +415,8 @@ def _intents(norm: str, pq: ParsedQuestion) -> list[str]:
         found.append("sizes")
     if MATERIAL_RE.search(norm):
         found.append("material")
+    if LINEUP_RE.search(norm):
+        found.append("lineup")  # before stock: "还有别的商品吗" asks what else is on
     if STOCK_STRONG_RE.search(norm) or (STOCK_WEAK_RE.search(norm) and (has_slot or not found)):
         found.append("stock")
     elif has_slot and not ({"colors", "sizes", "price", "flash"} & set(found)):
@@ -412,8 +424,6 @@ def _intents(norm: str, pq: ParsedQuestion) -> list[str]:
         found.append("stock")
     if DETAILS_RE.search(norm) and not ({"shipping", "returns", "payment"} & set(found)):
         found.append("details")
-    if LINEUP_RE.search(norm):
-        found.append("lineup")
     if pq.materials and not found and _YES_NO_RE.search(norm):
         found.append("material")  # "纯棉吗", "is it silk?"
     if SUMMARY_RE.search(norm) and not found:

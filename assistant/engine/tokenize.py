@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Danmaku are short; anything longer is cut so that tokenising stays bounded.
 MAX_QUESTION_CHARS = 500
@@ -78,6 +79,7 @@ _IRREGULAR = {
 }
 
 
+@lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     """A deliberately small English stemmer: plurals, -ing, -ed, -able. Applied to both the
     index and the question, so it only has to be consistent, not linguistically right."""

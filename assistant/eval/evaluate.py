@@ -255,6 +255,7 @@ class Report:
     accuracy_en: float
     accuracy_dev: float
     accuracy_heldout: float
+    accuracy_blind: float
     handoff_correct: int
     handoff_recall: float
     false_refusals: int
@@ -356,6 +357,7 @@ def evaluate(engine: str = "assistant", rows: Iterable[dict[str, Any]] | None = 
         accuracy_en=acc([o for o in answerable if o.lang == "en"]),
         accuracy_dev=acc([o for o in answerable if o.split == "dev"]),
         accuracy_heldout=acc([o for o in answerable if o.split == "heldout"]),
+        accuracy_blind=acc([o for o in answerable if o.split == "blind"]),
         handoff_correct=sum(o.ok for o in unanswerable),
         handoff_recall=acc(unanswerable),
         false_refusals=sum(o.handoff for o in answerable),

@@ -118,6 +118,16 @@ class TestProductMatching:
         assert ask("表多少钱", demo).product_ids == ("DM-WATCH-10",)
         assert ask("裤子多少钱", demo).product_ids == ("DM-JEAN-04",)
 
+    def test_a_chinese_character_inside_a_word_is_not_the_product(
+        self, demo: CatalogSnapshot
+    ) -> None:
+        # 帽 is in 连帽卫衣 (hooded sweatshirt) but a 帽子 (hat) is not a hoodie; 裙 is the
+        # head of 连衣裙, so 裙子 is the dress.
+        hats = ask("有没有帽子", demo)
+        assert hats.handoff is not None and hats.product_ids == ()
+        assert ask("连帽的多少钱", demo).product_ids == ("DM-HOOD-02",)
+        assert ask("裙子多少钱", demo).product_ids == ("DM-DRESS-03",)
+
     def test_english_synonyms_and_plurals(self, demo: CatalogSnapshot) -> None:
         assert ask("t-shirt price?", demo).product_ids == ("DM-TEE-01",)
         assert ask("how much are the dresses", demo).product_ids == ("DM-DRESS-03",)
