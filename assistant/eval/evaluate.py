@@ -6,8 +6,9 @@
 Builds one snapshot per merchant from `commerce.demo_catalog`, runs every question through
 the engine in its room (pinned product, line-up, flash sales), and reports:
 
-- accuracy on answerable questions: every expected fact is in the answer, no forbidden text
-  is, the expected products are cited, and the engine did not hand off;
+- accuracy on answerable questions: the answer is in the question's language, every expected
+  fact is in it, no forbidden text is, the expected products are cited, and the engine did
+  not hand off;
 - hand-off recall on unanswerable questions (orders, complaints, unknown products…);
 - FACT ERRORS: numbers in an answer that are not true of what it cites. The allowed numbers
   are computed here from the snapshot, independently of the engine's own fact list: the
@@ -282,6 +283,8 @@ def judge(row: dict[str, Any], answer: Answer) -> tuple[bool, str]:
         )
     if answer.handoff is not None:
         return False, f"handed off ({answer.unanswered_reason})"
+    if answer.lang != row["lang"]:
+        return False, f"answered in {answer.lang}"
     missing = [w for w in expect.get("contains", []) if not _has(answer.text, w)]
     if missing:
         return False, f"missing {missing}"

@@ -102,3 +102,5 @@ class TestTheCheckerCanFail:
         assert judge(self.row, self.answer("Classic Cotton Tee: $19.00."))[0]
         assert not judge(self.row, self.answer("Classic Cotton Tee: $49.00."))[0]
         assert not judge(self.row, self.answer("Classic Cotton Tee: $19.00.", ("DM-HOOD-02",)))[0]
+        chinese = Answer("经典纯棉T恤售价$19.00。", "zh", ("DM-TEE-01",), (), True, None, None)
+        assert judge(self.row, chinese) == (False, "answered in zh")
