@@ -149,7 +149,9 @@ T: dict[str, dict[str, str]] = {
         "detail": "{name}：{text}",
         "summary_stock_in": "有货",
         "summary_sold_out": "已售罄",
-        "summary": "{name}，{price}，{options}{stock}。",
+        "summary": "{name}，{price}{options}{stock}。",
+        "summary_price": "{price}，",
+        "partial": "其他的我这里没有信息，可以发起一对一咨询。",
         "summary_colors": "颜色：{colors}，",
         "summary_sizes": "尺码：{sizes}，",
         "lineup": "直播间商品：{items}。",
@@ -201,7 +203,9 @@ T: dict[str, dict[str, str]] = {
         "detail": "{name}: {text}",
         "summary_stock_in": "in stock",
         "summary_sold_out": "sold out",
-        "summary": "{name}: {price}, {options}{stock}.",
+        "summary": "{name}: {price}{options}{stock}.",
+        "summary_price": "{price}, ",
+        "partial": "For the rest I don't have the information; you can start a one-to-one consult.",
         "summary_colors": "colours {colors}, ",
         "summary_sizes": "sizes {sizes}, ",
         "lineup": "In this live: {items}.",
@@ -503,10 +507,11 @@ class Composer:
             )
         stock = self.t["summary_stock_in" if p.total_stock > 0 else "summary_sold_out"]
         if sale is not None and sale.units_left > 0:
+            # The flash-sale line already states both prices.
             self.section_price(p, sale, tz, asked_flash=True)
-            price = self.price(p)
+            price = ""
         else:
-            price = self.price(p)
+            price = self.t["summary_price"].format(price=self.price(p))
         self.add(
             self.t["summary"].format(name=self.name(p), price=price, options=options, stock=stock)
         )

@@ -246,33 +246,38 @@ def _product_sections(
         return None
 
     said = False
+    unsaid = False
     for p in products:
         sale = room.flash_sale_for(p.id, now)
         sizes = list(pq.sizes)
         if not sizes and pq.bare_numbers:
             sizes = [n for n in pq.bare_numbers if n in numeric_sizes(p)]
+        generic = bool(_GENERIC_DETAILS_RE.search(pq.norm))
         for intent in intents:
+            ok = True
             if intent in ("flash", "price"):
                 c.section_price(p, sale, room.timezone, asked_flash=intent == "flash")
-                said = True
             elif intent == "stock":
-                said |= c.section_stock(p, pq.colors, sizes)
+                ok = c.section_stock(p, pq.colors, sizes)
             elif intent == "colors":
-                said |= c.section_colors(p)
+                ok = c.section_colors(p)
             elif intent == "sizes":
-                said |= c.section_sizes(p)
+                ok = c.section_sizes(p)
             elif intent == "material":
-                said |= c.section_material(p)
+                ok = c.section_material(p)
             elif intent == "details":
-                generic = bool(_GENERIC_DETAILS_RE.search(pq.norm))
                 if generic:
                     c.section_summary(p, sale, room.timezone)
-                    said = True
-                picked = _pick_sentences(p, lang, pq, generic=generic)
-                said |= c.section_detail(p, picked)
+                ok = c.section_detail(p, _pick_sentences(p, lang, pq, generic=generic)) or generic
             elif intent == "summary":
                 c.section_summary(p, sale, room.timezone)
-                said = True
+                if generic:  # "介绍一下", "tell me about": the description too
+                    c.section_detail(p, _pick_sentences(p, lang, pq, generic=True))
+            said |= ok
+            unsaid |= not ok
+    if said and unsaid:
+        # Part of the question has no answer in the data: say so rather than skip it.
+        c.add(c.t["partial"])
     return None if said else "no_data"
 
 

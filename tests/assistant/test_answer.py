@@ -164,6 +164,21 @@ class TestLanguage:
         assert text.startswith("Classic Cotton Tee售价$19.00")
 
 
+class TestSummary:
+    def test_what_is_this(self, demo: CatalogSnapshot) -> None:
+        room = RoomContext(pinned_product_id="DM-SCARF-07")
+        assert (
+            ask("这是什么", demo, room).text == "羊绒围巾，$89.00，颜色：驼色、灰色、红色，有货。"
+        )
+
+    def test_tell_me_about_adds_the_description(self, demo: CatalogSnapshot) -> None:
+        text = ask("tell me about the watch", demo).text
+        assert text == (
+            "Minimalist Watch: $199.00, colours silver, gold, in stock. "
+            "Minimalist Watch: 38 mm stainless steel watch, water resistant to 50 m."
+        )
+
+
 class TestContext:
     def test_unnamed_question_is_about_the_pinned_product(
         self, demo: CatalogSnapshot, tee_room: RoomContext
@@ -271,6 +286,13 @@ class TestHandoff:
         room = RoomContext(pinned_product_id="DM-LIP-08")
         answer = ask("口红是什么材质", demo, room)
         assert answer.unanswered_reason == "no_data"
+
+    def test_part_of_a_question_without_data_is_said_not_skipped(
+        self, demo: CatalogSnapshot
+    ) -> None:
+        room = RoomContext(pinned_product_id="DM-LIP-08")
+        answer = ask("口红什么材质，多少钱", demo, room)
+        assert answer.text == "丝绒哑光口红售价$25.00。其他的我这里没有信息，可以发起一对一咨询。"
 
     def test_confident_answer_has_no_handoff(
         self, demo: CatalogSnapshot, tee_room: RoomContext
