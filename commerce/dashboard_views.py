@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -69,9 +70,11 @@ def product_new(request: HttpRequest) -> HttpResponse:
     form = ProductForm(request.POST or None, currency=currency, creating=True)
     if request.method == "POST" and form.is_valid():
         try:
-            product = services.product_create(
-                actor=actor, data=form.product_data(), stock=form.cleaned_data["stock"]
-            )
+            # A savepoint: a refused change must leave the page's transaction usable.
+            with transaction.atomic():
+                product = services.product_create(
+                    actor=actor, data=form.product_data(), stock=form.cleaned_data["stock"]
+                )
         except (ValidationError, DomainError) as exc:
             _form_errors(form, exc)
         else:
@@ -111,7 +114,9 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
         actor.require(Perm.MANAGE_PRODUCTS)
         if form.is_valid():
             try:
-                services.product_update(actor=actor, product=product, data=form.product_data())
+                # A savepoint: a refused change must leave the page's transaction usable.
+                with transaction.atomic():
+                    services.product_update(actor=actor, product=product, data=form.product_data())
             except (ValidationError, DomainError) as exc:
                 _form_errors(form, exc)
             else:
@@ -140,7 +145,9 @@ def product_delete(request: HttpRequest, product_id: int) -> HttpResponse:
     actor = _actor(request)
     product = selectors.product_get(merchant=actor.merchant, product_id=product_id)
     try:
-        services.product_delete(actor=actor, product=product)
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            services.product_delete(actor=actor, product=product)
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("dashboard:product", m=actor.merchant.slug, product_id=product.pk)
@@ -156,7 +163,9 @@ def variant_new(request: HttpRequest, product_id: int) -> HttpResponse:
     form = VariantForm(request.POST, currency=actor.merchant.currency)
     if form.is_valid():
         try:
-            services.variant_create(actor=actor, product=product, data=form.variant_data())
+            # A savepoint: a refused change must leave the page's transaction usable.
+            with transaction.atomic():
+                services.variant_create(actor=actor, product=product, data=form.variant_data())
         except (ValidationError, DomainError) as exc:
             messages.error(request, _message(exc))
         else:
@@ -174,22 +183,24 @@ def variant_update(request: HttpRequest, product_id: int, variant_id: int) -> Ht
     product = selectors.product_get(merchant=actor.merchant, product_id=product_id)
     variant = selectors.variant_get(merchant=actor.merchant, product=product, variant_id=variant_id)
     try:
-        if request.POST.get("action") == "adjust":
-            adjust = StockAdjustForm(request.POST)
-            if not adjust.is_valid():
-                raise ValidationError(_("Give a whole number of units."))
-            stock = services.stock_adjust(
-                actor=actor, variant=variant, delta=adjust.cleaned_data["delta"]
-            )
-            messages.success(request, _("Stock is now %(n)d.") % {"n": stock})
-        else:
-            form = VariantForm(request.POST, currency=actor.merchant.currency)
-            if not form.is_valid():
-                raise ValidationError(
-                    " ".join(str(e) for errs in form.errors.values() for e in errs)
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            if request.POST.get("action") == "adjust":
+                adjust = StockAdjustForm(request.POST)
+                if not adjust.is_valid():
+                    raise ValidationError(_("Give a whole number of units."))
+                stock = services.stock_adjust(
+                    actor=actor, variant=variant, delta=adjust.cleaned_data["delta"]
                 )
-            services.variant_update(actor=actor, variant=variant, data=form.variant_data())
-            messages.success(request, _("Variant saved."))
+                messages.success(request, _("Stock is now %(n)d.") % {"n": stock})
+            else:
+                form = VariantForm(request.POST, currency=actor.merchant.currency)
+                if not form.is_valid():
+                    raise ValidationError(
+                        " ".join(str(e) for errs in form.errors.values() for e in errs)
+                    )
+                services.variant_update(actor=actor, variant=variant, data=form.variant_data())
+                messages.success(request, _("Variant saved."))
     except (ValidationError, DomainError) as exc:
         messages.error(request, _message(exc))
     return redirect("dashboard:product", m=actor.merchant.slug, product_id=product.pk)
@@ -247,21 +258,23 @@ def order_action(request: HttpRequest, order_id: int) -> HttpResponse:
     action = request.POST.get("action", "")
     reason = request.POST.get("reason", "")[:300]
     try:
-        if action == "fulfil":
-            services.order_fulfil(actor=actor, order=order, reason=reason)
-            messages.success(request, _("Order marked as fulfilled."))
-        elif action == "cancel":
-            services.order_cancel(actor=actor, order=order, reason=reason)
-            messages.success(request, _("Order cancelled; its stock is back on sale."))
-        elif action == "refund":
-            restock = bool(request.POST.get("restock"))
-            services.order_refund(actor=actor, order=order, restock=restock, reason=reason)
-            messages.success(
-                request,
-                _("Order refunded and restocked.") if restock else _("Order refunded."),
-            )
-        else:
-            messages.error(request, _("Unknown action."))
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            if action == "fulfil":
+                services.order_fulfil(actor=actor, order=order, reason=reason)
+                messages.success(request, _("Order marked as fulfilled."))
+            elif action == "cancel":
+                services.order_cancel(actor=actor, order=order, reason=reason)
+                messages.success(request, _("Order cancelled; its stock is back on sale."))
+            elif action == "refund":
+                restock = bool(request.POST.get("restock"))
+                services.order_refund(actor=actor, order=order, restock=restock, reason=reason)
+                messages.success(
+                    request,
+                    _("Order refunded and restocked.") if restock else _("Order refunded."),
+                )
+            else:
+                messages.error(request, _("Unknown action."))
     except (ValidationError, DomainError) as exc:
         messages.error(request, _message(exc))
     return redirect("dashboard:order", m=actor.merchant.slug, order_id=order.pk)

@@ -18,6 +18,7 @@ from liveshop.tenancy.models import TenantModel
 
 MAX_PRICE = 100_000_000_00  # 100 million major units: far above any real item, far below int64
 MAX_STOCK = 10_000_000
+OPTION_ORDER = {name: i for i, name in enumerate(("color", "colour", "size", "style", "material"))}
 
 
 class Product(TenantModel):
@@ -83,13 +84,17 @@ class Variant(TenantModel):
     def __str__(self) -> str:
         return f"{self.product_id}:{self.label or 'default'}"
 
+    def option_names(self) -> list[str]:
+        # jsonb keeps no key order: labels follow a fixed one (colour before size, then A–Z).
+        return sorted(self.options, key=lambda k: (OPTION_ORDER.get(k, len(OPTION_ORDER)), k))
+
     @property
     def label(self) -> str:
-        return " / ".join(str(v) for v in self.options.values() if v)
+        return " / ".join(str(self.options[k]) for k in self.option_names() if self.options[k])
 
     @property
     def label_zh(self) -> str:
-        values = [self.options_zh.get(k) or v for k, v in self.options.items()]
+        values = [self.options_zh.get(k) or self.options[k] for k in self.option_names()]
         return " / ".join(str(v) for v in values if v)
 
     def effective_price(self, product: Product | None = None) -> int:

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -226,7 +227,9 @@ def cart_page(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect("storefront:product", m=merchant.slug, product_id=product.pk)
             try:
-                cart.add(product.pk, variant, quantity, request.POST.get("room", ""))
+                # A savepoint: a refused change must leave the page's transaction usable.
+                with transaction.atomic():
+                    cart.add(product.pk, variant, quantity, request.POST.get("room", ""))
             except ValidationError as exc:
                 messages.error(request, _error_text(exc))
                 return redirect("storefront:cart", m=merchant.slug)
@@ -268,16 +271,20 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
             shipping = {f: form.cleaned_data.get(f, "") for f in ADDRESS_FIELDS}
         if shipping is not None:
             try:
-                if isinstance(shipping, dict) and request.POST.get("save_address"):
-                    services.address_save(merchant=merchant, shopper=request.user, data=shipping)
-                placed = services.order_place(
-                    merchant=merchant,
-                    shopper=request.user,
-                    lines=cart.lines,
-                    idempotency_key=request.POST.get("idempotency_key", "")[:255],
-                    room=cart.room or None,
-                    shipping_address=shipping,
-                )
+                # A savepoint: a refused change must leave the page's transaction usable.
+                with transaction.atomic():
+                    if isinstance(shipping, dict) and request.POST.get("save_address"):
+                        services.address_save(
+                            merchant=merchant, shopper=request.user, data=shipping
+                        )
+                    placed = services.order_place(
+                        merchant=merchant,
+                        shopper=request.user,
+                        lines=cart.lines,
+                        idempotency_key=request.POST.get("idempotency_key", "")[:255],
+                        room=cart.room or None,
+                        shipping_address=shipping,
+                    )
             except ValidationError as exc:
                 address_form_errors(form, exc)
                 error = _error_text(exc)
@@ -303,12 +310,14 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
 def _pay(request: HttpRequest, merchant: Any, order: Order) -> HttpResponse:
     """Open the payment for `order` and send the shopper to the gateway's page."""
     try:
-        started = services.payment_start(
-            merchant=merchant,
-            shopper=request.user,
-            order=order,
-            base_url=request.build_absolute_uri("/"),
-        )
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            started = services.payment_start(
+                merchant=merchant,
+                shopper=request.user,
+                order=order,
+                base_url=request.build_absolute_uri("/"),
+            )
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("storefront:order", m=merchant.slug, order_id=order.pk)
@@ -365,7 +374,9 @@ def order_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
     merchant = _merchant(request)
     order = selectors.shopper_order_get(merchant=merchant, shopper=request.user, order_id=order_id)
     try:
-        services.order_cancel_by_shopper(merchant=merchant, shopper=request.user, order=order)
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            services.order_cancel_by_shopper(merchant=merchant, shopper=request.user, order=order)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -385,7 +396,9 @@ def sandbox_pay(request: HttpRequest, ref: str) -> HttpResponse:
     if request.method == "POST":
         approve = request.POST.get("decision") == "confirm"
         try:
-            charge = sandbox.sandbox_decide(payment_ref=charge.payment_ref, approve=approve)
+            # A savepoint: a refused change must leave the page's transaction usable.
+            with transaction.atomic():
+                charge = sandbox.sandbox_decide(payment_ref=charge.payment_ref, approve=approve)
         except DomainError as exc:
             error = exc.message
         else:

@@ -23,7 +23,9 @@ class RoomForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    cover = forms.URLField(label=_("Cover image URL"), max_length=500, required=False)
+    cover = forms.URLField(
+        label=_("Cover image URL"), max_length=500, required=False, assume_scheme="https"
+    )
     scheduled_at = forms.DateTimeField(
         label=_("Starts at"),
         required=False,

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -68,7 +69,9 @@ def room_new(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            room = services.room_create(actor=actor, data=form.cleaned_data)
+            # A savepoint: a refused change must leave the page's transaction usable.
+            with transaction.atomic():
+                room = services.room_create(actor=actor, data=form.cleaned_data)
         except (ValidationError, DomainError) as exc:
             _apply_errors(form, exc)
         else:
@@ -94,7 +97,9 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         actor.require(Perm.MANAGE_ROOMS)
         if form.is_valid():
             try:
-                room = services.room_update(actor=actor, room=room, data=form.cleaned_data)
+                # A savepoint: a refused change must leave the page's transaction usable.
+                with transaction.atomic():
+                    room = services.room_update(actor=actor, room=room, data=form.cleaned_data)
             except (ValidationError, DomainError) as exc:
                 _apply_errors(form, exc)
             else:
@@ -134,9 +139,11 @@ def room_lineup(request: HttpRequest, slug: str) -> HttpResponse:
             continue
         chosen.append((position, product_id))
     try:
-        services.room_lineup_set(
-            actor=actor, room=room, product_ids=[pid for _pos, pid in sorted(chosen)]
-        )
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            services.room_lineup_set(
+                actor=actor, room=room, product_ids=[pid for _pos, pid in sorted(chosen)]
+            )
     except (ValidationError, DomainError) as exc:
         messages.error(
             request, exc.message if isinstance(exc, DomainError) else " ".join(exc.messages)
@@ -152,12 +159,14 @@ def room_status(request: HttpRequest, slug: str) -> HttpResponse:
     actor = _actor(request)
     room = selectors.room_get(merchant=actor.merchant, slug=slug)
     try:
-        if request.POST.get("action") == "live":
-            services.room_go_live(actor=actor, room=room)
-            messages.success(request, _("You are live."))
-        elif request.POST.get("action") == "end":
-            services.room_end(actor=actor, room=room)
-            messages.success(request, _("The room has ended."))
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            if request.POST.get("action") == "live":
+                services.room_go_live(actor=actor, room=room)
+                messages.success(request, _("You are live."))
+            elif request.POST.get("action") == "end":
+                services.room_end(actor=actor, room=room)
+                messages.success(request, _("The room has ended."))
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("dashboard:room", m=actor.merchant.slug, slug=room.slug)
