@@ -71,7 +71,7 @@ class TestPlace:
         assert order.shipping_address["country"] == "US"
 
     def test_out_of_stock_names_the_line_and_takes_nothing(self, merchant, shopper, sized, product):
-        small, medium, large = variants_of(sized)
+        _small, medium, _large = variants_of(sized)
         [tee] = variants_of(product)
         with refused(Conflict) as info:
             place(

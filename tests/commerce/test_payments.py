@@ -306,7 +306,7 @@ class TestRefund:
         assert stock_of(variant) == 9
 
     def test_refund_webhook_afterwards_is_harmless(self, api, merchant, owner, shopper, product):
-        order, payment = self.pay(api, merchant, shopper, product)
+        order, _payment = self.pay(api, merchant, shopper, product)
         services.order_refund(actor=actor_for(owner, merchant, "owner"), order=order)
         delivery = SandboxDelivery.objects.get(event_type="payment.refunded")
         body, headers = signed(delivery.payload, webhook_id=delivery.webhook_id)
