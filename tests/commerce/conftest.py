@@ -31,13 +31,13 @@ def _fresh_gate() -> Iterator[None]:
 @pytest.fixture
 def product(merchant: Any) -> Product:
     """One default variant, 10 units at 19.00."""
-    return ProductFactory(merchant=merchant, name="Tee", price=1900, stock=10)
+    return ProductFactory.create(merchant=merchant, name="Tee", price=1900, stock=10)
 
 
 @pytest.fixture
 def sized(merchant: Any) -> Product:
     """Three sizes: S (5 units), M (1 unit, own price 2500), L (sold out)."""
-    return ProductFactory(
+    return ProductFactory.create(
         merchant=merchant,
         name="Hoodie",
         price=4900,
@@ -51,7 +51,7 @@ def sized(merchant: Any) -> Product:
 
 @pytest.fixture
 def foreign_product(other_merchant: Any) -> Product:
-    return ProductFactory(merchant=other_merchant, name="Rival boots", stock=10)
+    return ProductFactory.create(merchant=other_merchant, name="Rival boots", stock=10)
 
 
 def variants_of(product: Product) -> list[Variant]:

@@ -34,7 +34,9 @@ def login(user) -> Client:
 
 
 def checkout_key(page) -> str:
-    return re.search(r'name="idempotency_key" value="([^"]+)"', page.content.decode()).group(1)
+    match = re.search(r'name="idempotency_key" value="([^"]+)"', page.content.decode())
+    assert match is not None
+    return match.group(1)
 
 
 ADDRESS_FORM = {f"ship-{k}": v for k, v in ADDRESS.items()}
@@ -60,7 +62,7 @@ class TestStorefront:
         assert "经典T恤" in page.content.decode()
 
     def test_product_page_has_the_variant_picker(self, client, merchant, sized):
-        small, medium, large = variants_of(sized)
+        _small, _medium, large = variants_of(sized)
         html = client.get(f"/s/acme/p/{sized.pk}/").content.decode()
         assert html.count('data-test="variant-option"') == 3
         assert re.search(rf'value="{large.pk}"[^>]*disabled', html)  # sold out

@@ -3,6 +3,8 @@ and the demo seed."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
@@ -200,8 +202,8 @@ class TestPages:
 
 
 def test_seed_demo_adds_catalog_and_launch_room_once():
-    call_command("seed_demo", shoppers=1, stdout=open("/dev/null", "w"))
-    call_command("seed_demo", shoppers=1, stdout=open("/dev/null", "w"))
+    for _ in range(2):
+        call_command("seed_demo", shoppers=1, stdout=io.StringIO())
     from liveshop.tenancy.models import Merchant
 
     for slug, count in (("demo", 12), ("rival", 4)):
