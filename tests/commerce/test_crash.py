@@ -151,8 +151,8 @@ def confirmed_payment(port: int) -> tuple[Any, SandboxDelivery]:
     """An order whose shopper confirmed in the sandbox; its webhook not yet delivered."""
     from commerce.payments.sandbox import sandbox_decide
 
-    merchant = MerchantFactory()
-    product = ProductFactory(merchant=merchant, stock=5)
+    merchant = MerchantFactory.create()
+    product = ProductFactory.create(merchant=merchant, stock=5)
     shopper = UserFactory()
     order = services.order_place(
         merchant=merchant,
@@ -165,7 +165,6 @@ def confirmed_payment(port: int) -> tuple[Any, SandboxDelivery]:
     ).payment
     # Its immediate delivery fails (no server listens yet) and waits in the outbox.
     sandbox_decide(payment_ref=payment.external_id, approve=True)
-    order.merchant = merchant
     return order, SandboxDelivery.objects.get(payload__data__payment=payment.external_id)
 
 
