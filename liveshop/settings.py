@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "liveshop.tenancy",
     "liveshop.ops",
     "commerce",
+    "rooms",
     "media",
 ]
 
@@ -151,10 +152,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": LIVESHOP_REDIS_PREFIX + ":celery:"}
+CELERY_BEAT_SCHEDULE_FILENAME = str(Path(VAR_DIR) / "celerybeat-schedule")
 # One schedule: Celery beat reads it with Redis; the in-process scheduler without.
 # Apps append their periodic jobs here.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "tokens-purge-expired": {"task": "accounts.purge_expired_tokens", "schedule": 3600.0},
+    # Unpaid orders give their reserved stock back once the reservation runs out.
+    "orders-expire-reservations": {"task": "commerce.expire_reservations", "schedule": 15.0},
+    # The sandbox gateway's webhook outbox: retries deliveries that failed or were lost.
+    "payments-sandbox-redeliver": {"task": "commerce.sandbox_redeliver", "schedule": 15.0},
+    "orders-purge-idempotency-keys": {
+        "task": "commerce.purge_idempotency_keys",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------
@@ -347,3 +357,11 @@ LIVESHOP_MEDIA = {
     "KEYFRAME_INTERVAL": 0.3,  # at most one PLI per feed per interval (plus a trailing one)
     "STATS_INTERVAL": 1.0,
 }
+
+# Commerce: how long an unpaid order holds its stock; how long Idempotency-Keys are kept.
+LIVESHOP_RESERVATION_TTL = timedelta(seconds=env.int("LIVESHOP_RESERVATION_TTL_S", default=600))
+LIVESHOP_IDEMPOTENCY_TTL = timedelta(hours=env.int("LIVESHOP_IDEMPOTENCY_TTL_H", default=24))
+# The sandbox gateway signs its webhooks (Standard Webhooks, `whsec_<base64>`). Without a
+# configured secret one is derived from SECRET_KEY, so nothing secret lives in the repo.
+LIVESHOP_SANDBOX_WEBHOOK_SECRET = env.str("LIVESHOP_SANDBOX_WEBHOOK_SECRET", default="")
+LIVESHOP_WEBHOOK_TOLERANCE_S = 300

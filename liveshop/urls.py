@@ -7,12 +7,21 @@ from liveshop import views
 from liveshop.accounts import api as accounts_api
 from liveshop.tenancy import urls as tenancy_urls
 from liveshop.tenancy import views as tenancy_views
+from rooms import urls as rooms_urls
 
 api_v1 = [
     path("auth/register", accounts_api.RegisterView.as_view(), name="api-register"),
     path("auth/token", accounts_api.TokenView.as_view(), name="api-token"),
     path("me", accounts_api.MeView.as_view(), name="api-me"),
     *tenancy_urls.api_urlpatterns,
+    *commerce_urls.api_urlpatterns,
+    *rooms_urls.api_urlpatterns,
+]
+
+dashboard_urlpatterns = [
+    *tenancy_urls.dashboard_urlpatterns,
+    *commerce_urls.dashboard_urlpatterns,
+    *rooms_urls.dashboard_urlpatterns,
 ]
 
 urlpatterns = [
@@ -22,8 +31,9 @@ urlpatterns = [
     path("accounts/", include("liveshop.accounts.views")),
     path("merchants/new/", tenancy_views.merchant_new, name="merchant_new"),
     path("invites/<slug:m>/<str:token>/", tenancy_views.invite_accept, name="invite_accept"),
-    path("dashboard/", include((tenancy_urls.dashboard_urlpatterns, "dashboard"))),
-    path("s/", include(commerce_urls.storefront_urlpatterns)),
+    path("dashboard/", include((dashboard_urlpatterns, "dashboard"))),
+    path("s/", include((commerce_urls.storefront_urlpatterns, "storefront"))),
+    *commerce_urls.platform_urlpatterns,
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -73,3 +73,49 @@ class MembershipFactory(TenantFactory):
     merchant = factory.SubFactory(MerchantFactory)
     user = factory.SubFactory(UserFactory)
     role = "host"
+
+
+# --- commerce and rooms -------------------------------------------------------------------
+
+
+class ProductFactory(TenantFactory):
+    """A product; `stock=N` (default 10) gives it one default variant with N units, or pass
+    `variants=[{"options": {...}, "stock": n}, …]`."""
+
+    class Meta:
+        model = "commerce.Product"
+        skip_postgeneration_save = True
+
+    merchant = factory.SubFactory(MerchantFactory)
+    name = factory.Sequence(lambda n: f"Product {n}")
+    price = 1900
+
+    @factory.post_generation
+    def stock(obj: Any, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if not create:
+            return
+        from commerce.models import Variant
+
+        specs = getattr(obj, "_variant_specs", None) or [
+            {"stock": 10 if extracted is None else extracted}
+        ]
+        with tenant_scope(obj.merchant_id):
+            for i, spec in enumerate(specs):
+                Variant.objects.create(merchant_id=obj.merchant_id, product=obj, position=i, **spec)
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Any:
+        variants = kwargs.pop("variants", None)
+        obj = super()._create(model_class, *args, **kwargs)
+        obj._variant_specs = variants
+        return obj
+
+
+class RoomFactory(TenantFactory):
+    class Meta:
+        model = "rooms.Room"
+
+    merchant = factory.SubFactory(MerchantFactory)
+    slug = factory.Sequence(lambda n: f"room-{n}")
+    title = factory.Sequence(lambda n: f"Room {n}")
+    host = factory.SubFactory(UserFactory)

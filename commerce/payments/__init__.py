@@ -1,0 +1,1 @@
+"""Payment gateways: the `PaymentGateway` interface, its registry and the sandbox."""

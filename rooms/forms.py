@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from liveshop.tenancy.models import SLUG_RE
+
+
+class RoomForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    slug = forms.RegexField(
+        label=_("Room address"),
+        regex=SLUG_RE,
+        max_length=40,
+        help_text=_("Lower-case letters, digits and hyphens: /s/<shop>/live/<address>/"),
+        error_messages={"invalid": _("Use 2–40 lower-case letters, digits and hyphens.")},
+    )
+    description = forms.CharField(
+        label=_("Description"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    cover = forms.URLField(
+        label=_("Cover image URL"), max_length=500, required=False, assume_scheme="https"
+    )
+    scheduled_at = forms.DateTimeField(
+        label=_("Starts at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+
+    def __init__(self, *args: Any, hosts: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["host"] = forms.TypedChoiceField(label=_("Host"), choices=hosts, coerce=int)

@@ -1,0 +1,172 @@
+"""Dashboard pages for rooms: list, create, edit with the product line-up, go live, end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from commerce import selectors as commerce_selectors
+from liveshop.errors import DomainError
+from liveshop.tenancy.decorators import dashboard_view
+from liveshop.tenancy.models import Membership
+from liveshop.tenancy.permissions import Perm, role_has
+
+from . import selectors, services
+from .forms import RoomForm
+
+
+def _actor(request: HttpRequest) -> Any:
+    return request.actor  # type: ignore[attr-defined]
+
+
+def _hosts(actor: Any) -> list[tuple[int, str]]:
+    members = Membership.objects.filter(merchant=actor.merchant).select_related("user")
+    return [
+        (m.user_id, f"{m.user.display_name} ({m.user.email})")
+        for m in members.order_by("user__display_name")
+        if role_has(m.role, Perm.HOST_ROOMS)
+    ]
+
+
+def _apply_errors(form: RoomForm, exc: ValidationError | DomainError) -> None:
+    if isinstance(exc, DomainError):
+        form.add_error(None, exc.message)
+    elif hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@dashboard_view(Perm.VIEW_DASHBOARD)
+def rooms(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    return render(
+        request,
+        "dashboard/rooms/list.html",
+        {
+            "rooms": selectors.room_list(merchant=actor.merchant)[:200],
+            "live_limit": actor.merchant.plan.rooms_live,
+        },
+    )
+
+
+@dashboard_view(Perm.MANAGE_ROOMS)
+def room_new(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    hosts = _hosts(actor)
+    form = RoomForm(
+        request.POST or None,
+        hosts=hosts,
+        initial={"host": actor.user.pk if actor.user else None},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            # A savepoint: a refused change must leave the page's transaction usable.
+            with transaction.atomic():
+                room = services.room_create(actor=actor, data=form.cleaned_data)
+        except (ValidationError, DomainError) as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Room created. Now choose its products."))
+            return redirect("dashboard:room", m=actor.merchant.slug, slug=room.slug)
+    return render(request, "dashboard/rooms/form.html", {"form": form, "creating": True})
+
+
+@dashboard_view(Perm.VIEW_DASHBOARD)
+def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    actor = _actor(request)
+    room = selectors.room_get(merchant=actor.merchant, slug=slug)
+    initial = {
+        "title": room.title,
+        "slug": room.slug,
+        "description": room.description,
+        "cover": room.cover,
+        "scheduled_at": room.scheduled_at,
+        "host": room.host_id,
+    }
+    form = RoomForm(request.POST or None, hosts=_hosts(actor), initial=initial)
+    if request.method == "POST":
+        actor.require(Perm.MANAGE_ROOMS)
+        if form.is_valid():
+            try:
+                # A savepoint: a refused change must leave the page's transaction usable.
+                with transaction.atomic():
+                    room = services.room_update(actor=actor, room=room, data=form.cleaned_data)
+            except (ValidationError, DomainError) as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, _("Room saved."))
+                return redirect("dashboard:room", m=actor.merchant.slug, slug=room.slug)
+    in_lineup = {entry.product_id: entry.position for entry in room.lineup.all()}
+    products = sorted(
+        commerce_selectors.product_list(merchant=actor.merchant),
+        key=lambda p: (p.pk not in in_lineup, in_lineup.get(p.pk, 0), p.pk),
+    )
+    context = {
+        "room": room,
+        "form": form,
+        "lineup": [entry.product for entry in room.lineup.all()],
+        "products": [
+            {"product": p, "checked": p.pk in in_lineup, "position": in_lineup.get(p.pk, i) + 1}
+            for i, p in enumerate(products)
+        ],
+        "can_manage": actor.can(Perm.MANAGE_ROOMS),
+        "can_host": actor.can(Perm.HOST_ROOMS),
+    }
+    return render(request, "dashboard/rooms/detail.html", context)
+
+
+@require_POST
+@dashboard_view(Perm.MANAGE_ROOMS)
+def room_lineup(request: HttpRequest, slug: str) -> HttpResponse:
+    """The line-up form: ticked products, ordered by their position numbers."""
+    actor = _actor(request)
+    room = selectors.room_get(merchant=actor.merchant, slug=slug)
+    chosen: list[tuple[int, int]] = []
+    for value in request.POST.getlist("product")[:200]:
+        try:
+            product_id = int(value)
+            position = int(request.POST.get(f"position-{product_id}", "0") or 0)
+        except ValueError:
+            continue
+        chosen.append((position, product_id))
+    try:
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            services.room_lineup_set(
+                actor=actor, room=room, product_ids=[pid for _pos, pid in sorted(chosen)]
+            )
+    except (ValidationError, DomainError) as exc:
+        messages.error(
+            request, exc.message if isinstance(exc, DomainError) else " ".join(exc.messages)
+        )
+    else:
+        messages.success(request, _("Line-up saved."))
+    return redirect("dashboard:room", m=actor.merchant.slug, slug=room.slug)
+
+
+@require_POST
+@dashboard_view(Perm.HOST_ROOMS)
+def room_status(request: HttpRequest, slug: str) -> HttpResponse:
+    actor = _actor(request)
+    room = selectors.room_get(merchant=actor.merchant, slug=slug)
+    try:
+        # A savepoint: a refused change must leave the page's transaction usable.
+        with transaction.atomic():
+            if request.POST.get("action") == "live":
+                services.room_go_live(actor=actor, room=room)
+                messages.success(request, _("You are live."))
+            elif request.POST.get("action") == "end":
+                services.room_end(actor=actor, room=room)
+                messages.success(request, _("The room has ended."))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("dashboard:room", m=actor.merchant.slug, slug=room.slug)
