@@ -238,7 +238,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "ENUM_NAME_OVERRIDES": {"LocaleEnum": [("en", "English"), ("zh-hans", "简体中文")]},
+    "ENUM_NAME_OVERRIDES": {
+        "LocaleEnum": [("en", "English"), ("zh-hans", "简体中文")],
+        "OrderStatusEnum": "commerce.models.OrderStatus",
+        "PaymentStatusEnum": "commerce.models.PaymentStatus",
+        "RoomStatusEnum": "rooms.models.RoomStatus",
+    },
 }
 
 # --- i18n, static ---------------------------------------------------------------------

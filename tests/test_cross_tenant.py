@@ -27,29 +27,76 @@ MERCHANT_PREFIX = "/api/v1/merchants/{m}"
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def _membership(merchant: Merchant, owner: Any) -> str:
+def _actor(merchant: Merchant, owner: Any) -> Any:
+    return access_merchant(principal=owner, slug=merchant.slug)
+
+
+def _membership(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
     return str(MembershipFactory(merchant=merchant, role="agent").pk)
 
 
-def _invite(merchant: Merchant, owner: Any) -> str:
-    actor = access_merchant(principal=owner, slug=merchant.slug)
+def _invite(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    invite, _raw = services.invite_create(
+        actor=_actor(merchant, owner), email=f"sweep-{merchant.slug}@example.test", role="agent"
+    )
+    return str(invite.pk)
+
+
+def _api_key(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
     return str(
-        services.invite_create(
-            actor=actor, email=f"sweep-{merchant.slug}@example.test", role="agent"
+        services.api_key_create(
+            actor=_actor(merchant, owner), name="sweep", scopes=["products:read"]
         )[0].pk
     )
 
 
-def _api_key(merchant: Merchant, owner: Any) -> str:
-    actor = access_merchant(principal=owner, slug=merchant.slug)
-    return str(services.api_key_create(actor=actor, name="sweep", scopes=["products:read"])[0].pk)
+def _product(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from commerce.services import product_create
+
+    if "product" not in made:
+        made["product"] = product_create(
+            actor=_actor(merchant, owner), data={"name": "Sweep tee", "price": 1000}, stock=5
+        )
+    return str(made["product"].pk)
+
+
+def _variant(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    _product(merchant, owner, made)
+    with tenant_scope(merchant.id):
+        return str(made["product"].variants.first().pk)
+
+
+def _order(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from commerce.services import order_place
+
+    product_id = _product(merchant, owner, made)
+    shopper = UserFactory.create(email=f"sweep-shopper@{merchant.slug}.test")
+    result = order_place(
+        merchant=merchant,
+        shopper=shopper,
+        lines=[{"product": int(product_id), "quantity": 1}],
+        idempotency_key=f"sweep-{merchant.slug}",
+    )
+    return str(result.order.pk)
+
+
+def _room_slug(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from rooms.services import room_create
+
+    return room_create(
+        actor=_actor(merchant, owner), data={"slug": f"sweep-{merchant.slug}", "title": "Sweep"}
+    ).slug
 
 
 # path parameter name → makes one object of that kind in a merchant, returns its URL value.
-MAKERS: dict[str, Callable[[Merchant, Any], str]] = {
+MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "membership_id": _membership,
     "invite_id": _invite,
     "key_id": _api_key,
+    "product_id": _product,
+    "variant_id": _variant,
+    "order_id": _order,
+    "slug": _room_slug,
 }
 
 
@@ -94,8 +141,9 @@ def test_every_merchant_endpoint_is_404_across_tenants(two_tenants, api):
     unknown = [p for p in needed if p not in MAKERS]
     assert not unknown, f"teach MAKERS how to create: {unknown}"
     for side in (victim, attacker):
+        made: dict[str, Any] = {}
         for param in needed:
-            side["ids"][param] = MAKERS[param](side["merchant"], side["owner"])
+            side["ids"][param] = MAKERS[param](side["merchant"], side["owner"], made)
 
     outsider = api(attacker["owner"])
     insider_with_foreign_ids = api(victim["owner"])

@@ -19,7 +19,7 @@ from liveshop.api.views import MerchantAPIView, StorefrontAPIView, Transactional
 from liveshop.tenancy.permissions import Perm
 
 from .. import selectors, services
-from ..models import Order, OrderLine, OrderStatus
+from ..models import Address, Order, OrderLine, OrderStatus, Product
 from .serializers import (
     AddressOut,
     AddressSerializer,
@@ -90,12 +90,14 @@ class ProductListView(MerchantAPIView):
 
     required_perms = {"GET": Perm.VIEW_PRODUCTS, "POST": Perm.MANAGE_PRODUCTS}
     serializer_class = ProductOut
+    queryset = Product.objects.none()  # for the OpenAPI schema
 
     @extend_schema(
+        responses=ProductOut(many=True),
         parameters=[
             *LIST_FILTERS,
             OpenApiParameter("active", OpenApiTypes.BOOL, description="Only active products"),
-        ]
+        ],
     )
     def get(self, request: Request, m: str) -> Response:
         products = selectors.product_list(
@@ -211,13 +213,15 @@ class OrderListView(MerchantAPIView):
 
     required_perms = {"GET": Perm.VIEW_ORDERS, "POST": Perm.BUILD_CARTS}
     serializer_class = StaffOrderOut
+    queryset = Order.objects.none()  # for the OpenAPI schema
 
     @extend_schema(
+        responses=StaffOrderOut(many=True),
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=OrderStatus.values),
             OpenApiParameter("room", OpenApiTypes.STR, description="Room slug"),
             OpenApiParameter("q", OpenApiTypes.STR, description="Order number or shopper email"),
-        ]
+        ],
     )
     def get(self, request: Request, m: str) -> Response:
         status_filter = _query(request, "status", 20)
@@ -358,8 +362,9 @@ class StorefrontProductListView(StorefrontAPIView):
     """Products on sale, with live stock per variant."""
 
     serializer_class = ProductOut
+    queryset = Product.objects.none()  # for the OpenAPI schema
 
-    @extend_schema(parameters=LIST_FILTERS, auth=[])
+    @extend_schema(responses=ProductOut(many=True), parameters=LIST_FILTERS, auth=[])
     def get(self, request: Request, m: str) -> Response:
         products = selectors.product_list(
             merchant=self.merchant,
@@ -411,7 +416,9 @@ class ShopperOrderListView(ShopperAPIView):
     the reservation runs out (10 minutes by default)."""
 
     serializer_class = OrderOut
+    queryset = Order.objects.none()  # for the OpenAPI schema
 
+    @extend_schema(responses=OrderOut(many=True))
     def get(self, request: Request, m: str) -> Response:
         orders = selectors.shopper_orders(merchant=self.merchant, shopper=request.user)
         page = self.paginate_queryset(orders)
@@ -508,7 +515,9 @@ class AddressListView(ShopperAPIView):
     """Your saved shipping addresses at this merchant."""
 
     serializer_class = AddressOut
+    queryset = Address.objects.none()  # for the OpenAPI schema
 
+    @extend_schema(responses=AddressOut(many=True))
     def get(self, request: Request, m: str) -> Response:
         page = self.paginate_queryset(
             selectors.address_list(merchant=self.merchant, shopper=request.user)

@@ -41,7 +41,9 @@ class RoomListView(MerchantAPIView):
 
     required_perms = {"GET": Perm.VIEW_DASHBOARD, "POST": Perm.MANAGE_ROOMS}
     serializer_class = RoomOut
+    queryset = Room.objects.none()  # for the OpenAPI schema
 
+    @extend_schema(responses=RoomOut(many=True))
     def get(self, request: Request, m: str) -> Response:
         page = self.paginate_queryset(selectors.room_list(merchant=self.merchant))
         return self.get_paginated_response(RoomOut(page, many=True).data)
@@ -133,8 +135,9 @@ class StorefrontRoomListView(StorefrontAPIView):
     """Live rooms first, then upcoming ones."""
 
     serializer_class = RoomOut
+    queryset = Room.objects.none()  # for the OpenAPI schema
 
-    @extend_schema(auth=[])
+    @extend_schema(responses=RoomOut(many=True), auth=[])
     def get(self, request: Request, m: str) -> Response:
         page = self.paginate_queryset(selectors.storefront_rooms(merchant=self.merchant))
         return self.get_paginated_response(RoomOut(page, many=True).data)
