@@ -32,7 +32,15 @@ urlpatterns = [
     path("merchants/new/", tenancy_views.merchant_new, name="merchant_new"),
     path("invites/<slug:m>/<str:token>/", tenancy_views.invite_accept, name="invite_accept"),
     path("dashboard/", include((dashboard_urlpatterns, "dashboard"))),
-    path("s/", include((commerce_urls.storefront_urlpatterns, "storefront"))),
+    path(
+        "s/",
+        include(
+            (
+                [*commerce_urls.storefront_urlpatterns, *rooms_urls.storefront_urlpatterns],
+                "storefront",
+            )
+        ),
+    ),
     *commerce_urls.platform_urlpatterns,
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

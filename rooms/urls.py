@@ -10,6 +10,12 @@ dashboard_urlpatterns = [
     path("<slug:m>/rooms/<slug:slug>/", views.room_detail, name="room"),
     path("<slug:m>/rooms/<slug:slug>/lineup/", views.room_lineup, name="room_lineup"),
     path("<slug:m>/rooms/<slug:slug>/status/", views.room_status, name="room_status"),
+    path("<slug:m>/rooms/<slug:slug>/console/", views.room_console, name="room_console"),
+]
+
+# Mounted at /s/ in the "storefront" namespace.
+storefront_urlpatterns = [
+    path("<slug:m>/live/<slug:room>/", views.room_page, name="room_page"),
 ]
 
 # Mounted at /api/v1/.

@@ -1,4 +1,5 @@
-"""Dashboard pages for rooms: list, create, edit with the product line-up, go live, end."""
+"""Room pages: the dashboard (list, create, edit with the line-up, go live, end, the host
+console) and the storefront live room."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from commerce import selectors as commerce_selectors
 from liveshop.errors import DomainError
-from liveshop.tenancy.decorators import dashboard_view
+from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.models import Membership
 from liveshop.tenancy.permissions import Perm, role_has
 
@@ -170,3 +171,34 @@ def room_status(request: HttpRequest, slug: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("dashboard:room", m=actor.merchant.slug, slug=room.slug)
+
+
+# --- the live room (storefront) and the host console -----------------------------------
+# Issue 6 fills both pages; the video areas are the media app's partials
+# (templates/media/_player.html, templates/media/_publisher.html).
+
+
+@storefront_view
+def room_page(request: HttpRequest, room: str) -> HttpResponse:
+    merchant = request.merchant  # type: ignore[attr-defined]
+    room_obj = selectors.room_get(merchant=merchant, slug=room)
+    return render(
+        request,
+        "rooms/room.html",
+        {
+            "merchant": merchant,
+            "room": room_obj,
+            "lineup": selectors.lineup_products(room=room_obj),
+        },
+    )
+
+
+@dashboard_view(Perm.HOST_ROOMS)
+def room_console(request: HttpRequest, slug: str) -> HttpResponse:
+    actor = _actor(request)
+    room_obj = selectors.room_get(merchant=actor.merchant, slug=slug)
+    return render(
+        request,
+        "dashboard/rooms/console.html",
+        {"room": room_obj, "lineup": selectors.lineup_products(room=room_obj)},
+    )
