@@ -176,6 +176,14 @@ class Order(TenantModel):
         blank=True,
         related_name="+",
     )
+    # Attribution: the 1v1 consult whose agent (`created_by`) built this cart.
+    consult = models.ForeignKey(
+        "consults.Consult",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="orders",
+    )
     reserved_until = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.OneToOneField(
         "IdempotencyKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="order"

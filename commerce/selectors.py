@@ -85,7 +85,9 @@ def catalog_stats(*, merchant: Merchant) -> dict[str, int]:
 
 
 def _orders(merchant: Merchant) -> QuerySet[Order]:
-    return Order.objects.filter(merchant=merchant).select_related("room", "shopper")
+    return Order.objects.filter(merchant=merchant).select_related(
+        "room", "shopper", "consult", "created_by"
+    )
 
 
 def order_list(

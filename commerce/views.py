@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from liveshop.errors import DomainError
@@ -387,6 +388,9 @@ def order_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
 # --- the sandbox gateway's page (a platform page, not a merchant's) -------------------------
 
 
+# Same-origin framing only: the consult call page shows this checkout in an overlay, so the
+# shopper pays without leaving the call (hosted checkouts offer such an embedded mode).
+@xframe_options_sameorigin
 def sandbox_pay(request: HttpRequest, ref: str) -> HttpResponse:
     """What a payment provider's hosted checkout would be: confirm or decline."""
     charge = sandbox.sandbox_charge_get(ref)

@@ -266,9 +266,14 @@ class StaffOrderOut(OrderOut):
     created_by: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
         read_only=True
     )
+    consult: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="public_id",
+        read_only=True,
+        help_text="The video consult whose agent (`created_by`) built this cart",
+    )
 
     class Meta(OrderOut.Meta):
-        fields = [*OrderOut.Meta.fields, "shopper", "created_by"]
+        fields = [*OrderOut.Meta.fields, "shopper", "created_by", "consult"]
 
 
 class StaffOrderDetailOut(StaffOrderOut):

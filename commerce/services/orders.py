@@ -489,6 +489,12 @@ def _record(order: Order, frm: str, to: str, who: Who, *, reason: str = "") -> O
             lambda: order_status_email.delay(transition.id, order.merchant_id),
             robust=True,  # a broker hiccup must not fail the committed request
         )
+    if order.consult_id is not None:
+        # A consult's cart: both parties of the call see it change (after commit), and a
+        # payment counts as the consult's outcome.
+        from consults.services import cart_transitioned
+
+        cart_transitioned(order=order, to_status=to)
     return transition
 
 
@@ -576,7 +582,10 @@ def _order_insert(
     room: Any,
     idempotency_key_id: int | None = None,
     created_by: Any = None,
+    consult: Any = None,
 ) -> Order:
+    if consult is not None and consult.merchant_id != merchant.id:
+        raise ValidationError({"consult": [_("Unknown consult.")]})
     now = timezone.now()
     total = sum(line.unit_price * line.quantity for line in lines)
     order = Order.objects.create(
@@ -589,6 +598,7 @@ def _order_insert(
         shipping_address=address,
         room=room,
         created_by=created_by,
+        consult=consult,
         reserved_until=now + settings.LIVESHOP_RESERVATION_TTL
         if status == OrderStatus.PENDING_PAYMENT
         else None,
@@ -666,9 +676,12 @@ def order_cancel_by_shopper(*, merchant: Merchant, shopper: Any, order: Order) -
 # --- staff: draft carts ---------------------------------------------------------------
 
 
-def order_draft_create(*, actor: Actor, shopper: Any, lines: Any = (), room: Any = None) -> Order:
+def order_draft_create(
+    *, actor: Actor, shopper: Any, lines: Any = (), room: Any = None, consult: Any = None
+) -> Order:
     """A cart staff build for a shopper (e.g. in a consult). It holds its stock until it is
-    sent (then the usual reservation timer runs) or abandoned."""
+    sent (then the usual reservation timer runs) or abandoned. `consult` (a consults.Consult
+    of this merchant) attributes the order to that consult and its agent."""
     actor.require(Perm.BUILD_CARTS)
     merchant = actor.merchant
     with actor_scope(actor):
@@ -684,6 +697,7 @@ def order_draft_create(*, actor: Actor, shopper: Any, lines: Any = (), room: Any
             address=None,
             room=room_obj,
             created_by=actor.user if getattr(actor.user, "pk", None) else None,
+            consult=consult,
         )
         _record(order, "", OrderStatus.DRAFT, Who.of_actor(actor), reason="cart started")
         if resolved:
