@@ -1,5 +1,12 @@
 """WebSocket routes. Apps add theirs here: rooms, media signalling, consults."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path, register_converter
 
-websocket_urlpatterns: list[URLPattern] = []
+from consults.consumers import ConsultConsumer
+from consults.urls import PublicIdConverter
+
+register_converter(PublicIdConverter, "pid")
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/consults/<slug:m>/<pid:consult>/", ConsultConsumer.as_asgi()),
+]

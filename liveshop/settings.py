@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "commerce",
     "rooms",
     "media",
+    "consults",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +166,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "commerce.purge_idempotency_keys",
         "schedule": 3600.0,
     },
+    # Consults: lapsed offers back to the queue head, stale presence, parties gone too long.
+    "consults-sweep": {"task": "consults.sweep", "schedule": 3.0},
+    "consults-booking-reminders": {"task": "consults.booking_reminders", "schedule": 60.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------
@@ -243,6 +247,10 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "commerce.models.OrderStatus",
         "PaymentStatusEnum": "commerce.models.PaymentStatus",
         "RoomStatusEnum": "rooms.models.RoomStatus",
+        "ConsultStatusEnum": "consults.models.ConsultStatus",
+        "AgentStatusEnum": "consults.models.AgentStatus",
+        "BookingStatusEnum": "consults.models.BookingStatus",
+        "RecordingStateEnum": "consults.models.RecordingState",
     },
 }
 
@@ -361,6 +369,31 @@ LIVESHOP_MEDIA = {
     "RENEGOTIATION_TIMEOUT": 10.0,
     "KEYFRAME_INTERVAL": 0.3,  # at most one PLI per feed per interval (plus a trailing one)
     "STATS_INTERVAL": 1.0,
+}
+
+# --- 1v1 consults (consults/README.md) ----------------------------------------------------
+# Seconds unless named otherwise. A request offered to an agent goes back to the head of the
+# queue after OFFER_TIMEOUT_S; join tokens live JOIN_TOKEN_TTL_S (the contract caps it at 2
+# minutes); agents whose console stops its heartbeat for PRESENCE_TTL_S go offline; a
+# waiting shopper gone for QUEUE_GRACE_S leaves the queue; a party of a call gone for
+# CALL_GRACE_S ends it (reconnecting within it keeps the call).
+LIVESHOP_CONSULTS = {
+    "OFFER_TIMEOUT_S": env.int("LIVESHOP_CONSULT_OFFER_TIMEOUT_S", default=20),
+    "JOIN_TOKEN_TTL_S": min(120, env.int("LIVESHOP_CONSULT_JOIN_TOKEN_TTL_S", default=90)),
+    "PRESENCE_TTL_S": env.int("LIVESHOP_CONSULT_PRESENCE_TTL_S", default=45),
+    "QUEUE_GRACE_S": env.int("LIVESHOP_CONSULT_QUEUE_GRACE_S", default=60),
+    "CALL_GRACE_S": env.int("LIVESHOP_CONSULT_CALL_GRACE_S", default=60),
+    "MAX_WAIT_S": env.int("LIVESHOP_CONSULT_MAX_WAIT_S", default=1800),
+    "HEARTBEAT_S": 15,  # sockets and consoles refresh their party's liveness this often
+    "SLOT_MINUTES": env.int("LIVESHOP_CONSULT_SLOT_MINUTES", default=20),
+    "BOOKING_LEAD_S": 300,  # a slot can be booked up to this close to its start
+    "BOOKING_HORIZON_DAYS": 30,
+    "REMINDER_LEAD_S": env.int("LIVESHOP_CONSULT_REMINDER_LEAD_S", default=900),
+    "MAX_OPEN_BOOKINGS": 3,  # per shopper and merchant
+    "CHAT_RATE": env.str("LIVESHOP_CONSULT_CHAT_RATE", default="10/10s"),  # per user and consult
+    "FRAME_RATE": env.str("LIVESHOP_CONSULT_FRAME_RATE", default="200/10s"),  # per socket: 4429
+    "REQUEST_RATE": env.str("LIVESHOP_CONSULT_REQUEST_RATE", default="10/min"),  # per shopper
+    "DEFAULT_HANDLE_S": 300,  # the ETA's handle time until the merchant has history
 }
 
 # Commerce: how long an unpaid order holds its stock; how long Idempotency-Keys are kept.

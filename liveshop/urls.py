@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from commerce import urls as commerce_urls
+from consults import urls as consults_urls
 from liveshop import views
 from liveshop.accounts import api as accounts_api
 from liveshop.tenancy import urls as tenancy_urls
@@ -16,12 +17,14 @@ api_v1 = [
     *tenancy_urls.api_urlpatterns,
     *commerce_urls.api_urlpatterns,
     *rooms_urls.api_urlpatterns,
+    *consults_urls.api_urlpatterns,
 ]
 
 dashboard_urlpatterns = [
     *tenancy_urls.dashboard_urlpatterns,
     *commerce_urls.dashboard_urlpatterns,
     *rooms_urls.dashboard_urlpatterns,
+    *consults_urls.dashboard_urlpatterns,
 ]
 
 urlpatterns = [
@@ -36,7 +39,11 @@ urlpatterns = [
         "s/",
         include(
             (
-                [*commerce_urls.storefront_urlpatterns, *rooms_urls.storefront_urlpatterns],
+                [
+                    *commerce_urls.storefront_urlpatterns,
+                    *rooms_urls.storefront_urlpatterns,
+                    *consults_urls.storefront_urlpatterns,
+                ],
                 "storefront",
             )
         ),

@@ -17,6 +17,8 @@ pages show or hide actions by it, and API keys map their scopes onto it.
 | manage_orders     |   ✓   |   ✓   |      |       |
 | build_carts       |   ✓   |   ✓   |      |   ✓   |
 | take_consults     |   ✓   |   ✓   |      |   ✓   |
+| view_consults     |   ✓   |   ✓   |      |   ✓   |
+| supervise_consults|   ✓   |   ✓   |      |       |
 | manage_gifts      |   ✓   |   ✓   |      |       |
 | manage_assistant  |   ✓   |   ✓   |  ✓   |       |
 
@@ -53,6 +55,9 @@ class Perm(StrEnum):
     MANAGE_ORDERS = "manage_orders"
     BUILD_CARTS = "build_carts"
     TAKE_CONSULTS = "take_consults"
+    # Read consults (history, transcripts); supervise = join silently, analytics, recordings.
+    VIEW_CONSULTS = "view_consults"
+    SUPERVISE_CONSULTS = "supervise_consults"
     MANAGE_GIFTS = "manage_gifts"
     MANAGE_ASSISTANT = "manage_assistant"
 
@@ -74,6 +79,8 @@ ROLE_PERMS: dict[Perm, frozenset[str]] = {
     Perm.MANAGE_ORDERS: frozenset({_O, _A}),
     Perm.BUILD_CARTS: frozenset({_O, _A, _G}),
     Perm.TAKE_CONSULTS: frozenset({_O, _A, _G}),
+    Perm.VIEW_CONSULTS: frozenset({_O, _A, _G}),
+    Perm.SUPERVISE_CONSULTS: frozenset({_O, _A}),
     Perm.MANAGE_GIFTS: frozenset({_O, _A}),
     Perm.MANAGE_ASSISTANT: frozenset({_O, _A, _H}),
 }
@@ -86,8 +93,10 @@ SCOPES: dict[str, frozenset[Perm]] = {
     "rooms:write": frozenset({Perm.VIEW_DASHBOARD, Perm.MANAGE_ROOMS, Perm.HOST_ROOMS}),
     "orders:read": frozenset({Perm.VIEW_DASHBOARD, Perm.VIEW_ORDERS}),
     "orders:write": frozenset({Perm.VIEW_DASHBOARD, Perm.VIEW_ORDERS, Perm.MANAGE_ORDERS}),
-    "consults:read": frozenset({Perm.VIEW_DASHBOARD}),
-    "consults:write": frozenset({Perm.VIEW_DASHBOARD, Perm.TAKE_CONSULTS, Perm.BUILD_CARTS}),
+    "consults:read": frozenset({Perm.VIEW_DASHBOARD, Perm.VIEW_CONSULTS}),
+    "consults:write": frozenset(
+        {Perm.VIEW_DASHBOARD, Perm.VIEW_CONSULTS, Perm.TAKE_CONSULTS, Perm.BUILD_CARTS}
+    ),
 }
 SCOPE_CHOICES = sorted(SCOPES)
 

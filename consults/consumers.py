@@ -1,0 +1,391 @@
+"""The consult socket `/ws/consults/<m>/<id>/` (contract: ../shared/ARCHITECTURE.md).
+
+Same rules as every LiveShop socket (liveshop/ws.py: frames ≤ 64 KiB else 1009, unknown
+merchant 4404, Origin 4403, refused frames → `error`), plus: it admits only the consult's
+parties — the shopper, the agent who accepted it, and a silent supervisor (owner/admin) —
+each proving it with a join token in the first frame, `{"type":"auth","token":…}`. Session
+cookies admit nobody here. A missing, expired, reused or other consult's token → `error`
+and close 4401; no `auth` within AUTH_TIMEOUT_S → 4401 as well.
+
+After `auth.ok` the server sends `consult.state` (a snapshot: status, parties, chat so far,
+pushed products, the cart, consent), then live frames: `queue {position, eta_s}` while
+waiting, `consult.accepted {agent}`, `chat.message`, `product.pushed {product}`,
+`cart.updated {order}`, `recording.consent {…, granted, recording}`, `media.state` (a
+party's camera/mic), `consult.ended {reason}` (then the socket closes with 1000).
+
+Client frames: `chat.send {text, nonce}` (shopper: also while waiting), `product.push
+{product, nonce}` (agent), `recording.consent {granted}` (either party), `media.state
+{video: camera|screen|off, audio: bool}` (either party), and signalling once the call is on:
+`offer {sdp, role: publish|subscribe}` → `answer {sdp, role, tracks}`, `answer {sdp}` to the
+relay's own `offer`, `ice {candidate, …}`, `leave`. Supervisors may only subscribe.
+Frame floods close the socket with 4429; chat beyond its rate gets `error rate_limited`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from liveshop import ratelimit
+from liveshop.errors import DomainError
+from liveshop.ws import Close, FrameError, TenantConsumer
+
+from . import events, services
+from .media_link import MediaLink, SignallingError, session_key
+from .models import OPEN_STATUSES, QUEUED_STATUSES, ConsultStatus
+
+log = logging.getLogger("liveshop.consults.ws")
+
+AUTH_TIMEOUT_S = 10.0
+VIDEO_STATES = ("camera", "screen", "off")
+
+
+def _conf(name: str) -> Any:
+    return settings.LIVESHOP_CONSULTS[name]
+
+
+def _error_message(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, DomainError):
+        return exc.code, exc.message
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            field, errors = next(iter(exc.message_dict.items()))
+            return "invalid", f"{field}: {errors[0]}"
+        return "invalid", " ".join(exc.messages)
+    if isinstance(exc, Http404):
+        return "not_found", "Not found."
+    return "error", str(exc)
+
+
+def _redeem(merchant_id: int, public_id: str, raw: str) -> dict[str, Any] | None:
+    """Check a join token against the consult and its parties; burn it; snapshot."""
+    from liveshop.accounts.models import User
+    from liveshop.tenancy.models import Membership
+    from liveshop.tenancy.permissions import Perm, role_has
+    from liveshop.tenancy.scope import tenant_scope
+
+    from .selectors import queue_position
+    from .snapshot import consult_snapshot
+    from .tokens import join_token_burn, join_token_read
+
+    claim = join_token_read(raw, merchant_id=merchant_id, consult=public_id)
+    if claim is None:
+        return None
+    user = User.objects.filter(pk=claim.user_id, is_active=True).first()
+    if user is None:
+        return None
+    with tenant_scope(merchant_id):
+        consult = services.consult_for_party(merchant_id=merchant_id, public_id=public_id)
+        if consult is None or consult.status not in OPEN_STATUSES:
+            return None
+        if claim.party == "shopper":
+            ok = consult.shopper_id == user.pk
+        elif claim.party == "agent":
+            ok = consult.agent_id == user.pk and consult.status == ConsultStatus.ACTIVE
+        else:
+            membership = Membership.objects.filter(merchant_id=merchant_id, user=user).first()
+            ok = (
+                membership is not None
+                and role_has(membership.role, Perm.SUPERVISE_CONSULTS)
+                and consult.status == ConsultStatus.ACTIVE
+            )
+        if not ok or not join_token_burn(claim):
+            return None
+        services.party_seen(merchant_id=merchant_id, consult_id=consult.pk, party=claim.party)
+        return {
+            "claim": claim,
+            "user": user,
+            "consult_id": consult.pk,
+            "status": consult.status,
+            "shopper_id": consult.shopper_id,
+            "agent_id": consult.agent_id,
+            "snapshot": consult_snapshot(consult=consult, party=claim.party, user=user),
+            "queue": queue_position(consult=consult),
+        }
+
+
+class ConsultConsumer(TenantConsumer):
+    accepts_token_auth = True
+
+    async def on_open(self) -> None:
+        # Join tokens only: a browser's session cookie says who someone is, not that they
+        # are a party of this consult.
+        self.user = None
+        self.public_id: str = self.scope["url_route"]["kwargs"]["consult"]
+        self.party: str | None = None
+        self.grants: tuple[str, ...] = ()
+        self.consult_id: int | None = None
+        self.status = ""
+        self.people: dict[int, str] = {}
+        self.media: MediaLink | None = None
+        self.queued_group: str | None = None
+        self._last_queue: dict[str, int] | None = None
+        self._ended = False
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._auth_timer = asyncio.get_running_loop().call_later(
+            AUTH_TIMEOUT_S, lambda: asyncio.ensure_future(self._auth_timeout())
+        )
+        events.loop_register()
+
+    async def _auth_timeout(self) -> None:
+        if self.party is None:
+            with contextlib.suppress(Exception):
+                await self.send_error("auth_required", "Send auth with a join token first.")
+                await self.close(code=Close.AUTH_FAILED)
+
+    async def authenticate_token(self, token: str) -> Any:
+        try:
+            result = await database_sync_to_async(_redeem)(self.merchant.id, self.public_id, token)
+        except Exception:
+            log.exception("consult join failed")
+            return None
+        if result is None:
+            return None
+        self._joined = result
+        return result["user"]
+
+    async def on_authenticated(self) -> None:
+        self._auth_timer.cancel()
+        joined = self._joined
+        claim = joined["claim"]
+        self.party, self.grants = claim.party, claim.grants
+        self.consult_id = joined["consult_id"]
+        self.status = joined["status"]
+        self.people = {joined["shopper_id"]: "shopper"}
+        if joined["agent_id"] is not None:
+            self.people[joined["agent_id"]] = "agent"
+        await self.channel_layer.group_add(events.consult_group(self.consult_id), self.channel_name)
+        await self.send_json(joined["snapshot"])
+        if self.party == "shopper" and self.status in QUEUED_STATUSES:
+            self.queued_group = events.queue_group(self.merchant.id)
+            await self.channel_layer.group_add(self.queued_group, self.channel_name)
+            self._last_queue = joined["queue"]
+            await self.send_json({"type": "queue", **joined["queue"]})
+        if self.party in ("shopper", "agent"):
+            self._heartbeat = asyncio.create_task(self._beat())
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(_conf("HEARTBEAT_S"))
+            try:
+                await database_sync_to_async(services.party_seen)(
+                    merchant_id=self.merchant.id, consult_id=self.consult_id, party=self.party
+                )
+            except Exception:
+                log.exception("consult heartbeat failed")
+
+    # --- client frames ---------------------------------------------------------------------
+
+    async def on_frame(self, frame: dict[str, Any]) -> None:
+        if self.party is None:
+            await self.send_error("auth_required", "Send auth with a join token first.")
+            await self.close(code=Close.AUTH_FAILED)
+            return
+        rate = ratelimit.rate_parse(_conf("FRAME_RATE"))
+        if not await ratelimit.ahit(rate, "consult-ws", self.channel_name):
+            await self.send_error("rate_limited", "Too many frames.")
+            await self.close(code=Close.ABUSE)
+            return
+        handler = self.HANDLERS.get(frame["type"])
+        if handler is None:
+            raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
+        if self._ended:
+            raise FrameError("consult_closed", "This consult is over.")
+        try:
+            await handler(self, frame)
+        except SignallingError as exc:
+            raise FrameError(exc.code, exc.message) from exc
+        except (DomainError, ValidationError, Http404) as exc:
+            code, message = _error_message(exc)
+            raise FrameError(code, message) from exc
+
+    def _require_party(self, *parties: str) -> None:
+        if self.party not in parties:
+            raise FrameError("forbidden", "Your part in this consult does not allow this.")
+
+    async def _chat_send(self, frame: dict[str, Any]) -> None:
+        self._require_party("shopper", "agent")
+        rate = ratelimit.rate_parse(_conf("CHAT_RATE"))
+        if not await ratelimit.ahit(rate, "consult-chat", f"{self.consult_id}:{self.user.pk}"):
+            raise FrameError("rate_limited", "You are sending messages too fast.")
+        await database_sync_to_async(services.chat_post)(
+            consult=await self._consult(),
+            user=self.user,
+            party=self.party,
+            text=frame.get("text"),
+            nonce=frame.get("nonce"),
+        )
+
+    async def _product_push(self, frame: dict[str, Any]) -> None:
+        self._require_party("agent")
+        await database_sync_to_async(services.product_push)(
+            consult=await self._consult(), user=self.user, product=frame.get("product")
+        )
+
+    async def _consent(self, frame: dict[str, Any]) -> None:
+        self._require_party("shopper", "agent")
+        await database_sync_to_async(services.recording_consent_set)(
+            consult=await self._consult(),
+            user=self.user,
+            party=self.party,
+            granted=frame.get("granted"),
+        )
+
+    async def _media_state(self, frame: dict[str, Any]) -> None:
+        """Camera off, audio only, screen share: the other side shows it (no database)."""
+        self._require_party("shopper", "agent")
+        video, audio = frame.get("video"), frame.get("audio")
+        if video not in VIDEO_STATES or not isinstance(audio, bool):
+            raise FrameError("invalid", "media.state needs video (camera|screen|off), audio.")
+        assert self.consult_id is not None
+        await self.channel_layer.group_send(
+            events.consult_group(self.consult_id),
+            {
+                "type": "consult.frame",
+                "frame": {
+                    "type": "media.state",
+                    "party": self.party,
+                    "video": video,
+                    "audio": audio,
+                },
+            },
+        )
+
+    async def _offer(self, frame: dict[str, Any]) -> None:
+        role = frame.get("role")
+        if role not in ("publish", "subscribe"):
+            raise FrameError("invalid", 'role is "publish" or "subscribe".')
+        if role not in self.grants:
+            raise FrameError("forbidden", f"Your join token does not grant {role}.")
+        if self.status != ConsultStatus.ACTIVE:
+            raise FrameError("not_in_call", "The call starts when an agent accepts.")
+        await self._link().offer(role=role, sdp=frame.get("sdp"))
+
+    async def _answer(self, frame: dict[str, Any]) -> None:
+        if self.media is None:
+            raise FrameError("no_pending_offer", "There is no offer to answer.")
+        await self.media.answer(sdp=frame.get("sdp"))
+
+    async def _ice(self, frame: dict[str, Any]) -> None:
+        if self.media is None:
+            raise FrameError("no_session", "Send an offer first.")
+        await self.media.ice(frame)
+
+    async def _leave(self, frame: dict[str, Any]) -> None:
+        if self.media is not None:
+            media, self.media = self.media, None
+            await media.leave(reason="bye")
+
+    HANDLERS = {
+        "chat.send": _chat_send,
+        "product.push": _product_push,
+        "recording.consent": _consent,
+        "media.state": _media_state,
+        "offer": _offer,
+        "answer": _answer,
+        "ice": _ice,
+        "leave": _leave,
+    }
+
+    def _link(self) -> MediaLink:
+        if self.media is None:
+            assert self.consult_id is not None and self.user is not None
+            identity = None if self.party == "supervisor" else f"user:{self.user.pk}"
+            self.media = MediaLink(
+                session=session_key(self.merchant.id, self.consult_id),
+                identity=identity,
+                send=self.send_json,
+                describe=self._describe,
+            )
+        return self.media
+
+    def _describe(self, identity: str | None) -> dict[str, Any]:
+        party = None
+        if identity and identity.startswith("user:") and identity[5:].isdigit():
+            party = self.people.get(int(identity[5:]))
+        return {"party": party}
+
+    async def _consult(self) -> Any:
+        from .models import Consult
+
+        consult_id = self.consult_id
+        assert consult_id is not None
+
+        def load() -> Any:
+            from liveshop.tenancy.scope import tenant_scope
+
+            with tenant_scope(self.merchant.id):
+                return Consult.objects.filter(merchant_id=self.merchant.id, pk=consult_id).first()
+
+        consult = await database_sync_to_async(load)()
+        if consult is None:
+            raise FrameError("not_found", "This consult is gone.")
+        return consult
+
+    # --- group messages (no database writes here) ------------------------------------------
+
+    async def consult_frame(self, message: dict[str, Any]) -> None:
+        frame = message["frame"]
+        kind = frame.get("type")
+        if kind == "consult.accepted":
+            self.status = ConsultStatus.ACTIVE
+            agent = frame.get("agent") or {}
+            if isinstance(agent.get("id"), int):
+                self.people[agent["id"]] = "agent"
+            if self.queued_group is not None:
+                await self.channel_layer.group_discard(self.queued_group, self.channel_name)
+                self.queued_group = None
+        await self.send_json(frame)
+        if kind == "consult.ended":
+            self._ended = True
+            self.status = ConsultStatus.ENDED
+            await self._teardown(reason="bye")
+            await self.close(code=1000)
+
+    async def consult_queue(self, message: dict[str, Any]) -> None:
+        if self.queued_group is None or self.status not in QUEUED_STATUSES:
+            return
+        from .selectors import QUEUE_BROADCAST_LIMIT, eta_seconds
+
+        order = message.get("order") or []
+        if self.public_id in order:
+            position = order.index(self.public_id) + 1
+        elif len(order) >= QUEUE_BROADCAST_LIMIT:  # listed only so far: we are further back
+            position = max(len(order) + 1, (self._last_queue or {}).get("position", 0))
+        else:
+            return  # no longer queued: consult.accepted or consult.ended follows
+        update = {"position": position, "eta_s": eta_seconds(position, message)}
+        if update != self._last_queue:
+            self._last_queue = update
+            await self.send_json({"type": "queue", **update})
+
+    # --- closing -----------------------------------------------------------------------------
+
+    async def _teardown(self, *, reason: str) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        if self.media is not None:
+            media, self.media = self.media, None
+            await media.leave(reason=reason)
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "_auth_timer"):
+            return  # refused before on_open (unknown merchant, Origin)
+        self._auth_timer.cancel()
+        # Closing without `leave`: the relay keeps the party's feeds "away" for its grace
+        # period, so a reconnect (new token, new socket) resumes the call.
+        await self._teardown(reason="bye" if self._ended else "disconnect")
+        if self.consult_id is not None:
+            await self.channel_layer.group_discard(
+                events.consult_group(self.consult_id), self.channel_name
+            )
+        if self.queued_group is not None:
+            await self.channel_layer.group_discard(self.queued_group, self.channel_name)
