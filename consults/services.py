@@ -270,9 +270,11 @@ def agent_presence_set(
         _touch_active(merchant, user, now)
         if changed and status in (AgentStatus.AWAY, AgentStatus.OFFLINE):
             _withdraw_offers(merchant.id, [user.pk])
-        if changed or max_concurrent is not None or languages is not None or skills is not None:
+        routing_changed = changed or any(x is not None for x in (max_concurrent, languages, skills))
+        if routing_changed:
             events.queue_changed(merchant.id)
-    if (changed and status == AgentStatus.ONLINE) or max_concurrent is not None:
+    if routing_changed:
+        # Capacity or eligibility moved (an agent came, left or changed what they take).
         queue_dispatch(merchant_id=merchant.id)
     return profile
 
@@ -479,7 +481,8 @@ def consult_request(
             merchant_id=merchant.id, consult=consult.public_id, user_id=shopper.pk, party="shopper"
         )
     queue_dispatch(merchant_id=merchant.id)
-    consult.refresh_from_db()
+    with _merchant_scope(merchant, shopper):
+        consult.refresh_from_db()
     return Requested(consult, join)
 
 
@@ -1221,13 +1224,15 @@ def booking_start(*, merchant: Merchant, shopper: Any, booking: Booking) -> Requ
         raise Conflict(_("This booking is not open."), code="illegal_transition")
     if now < booking.starts_at - timedelta(minutes=5) or now > booking.ends_at:
         raise Conflict(_("Join from five minutes before your slot until its end."), code="not_now")
+    with _merchant_scope(merchant, shopper):
+        room = booking.room.slug if booking.room_id else None
     return consult_request(
         merchant=merchant,
         shopper=shopper,
         topic=booking.topic,
         language=booking.language,
         question=booking.question,
-        room=booking.room.slug if booking.room else None,
+        room=room,
         product=booking.product_id,
         booking=booking,
     )
