@@ -352,7 +352,7 @@ class ConsultConsumer(TenantConsumer):
     async def consult_queue(self, message: dict[str, Any]) -> None:
         if self.queued_group is None or self.status not in QUEUED_STATUSES:
             return
-        from .selectors import QUEUE_BROADCAST_LIMIT, eta_seconds
+        from .selectors import QUEUE_BROADCAST_LIMIT, queue_entry
 
         order = message.get("order") or []
         if self.public_id in order:
@@ -361,7 +361,7 @@ class ConsultConsumer(TenantConsumer):
             position = max(len(order) + 1, (self._last_queue or {}).get("position", 0))
         else:
             return  # no longer queued: consult.accepted or consult.ended follows
-        update = {"position": position, "eta_s": eta_seconds(position, message)}
+        update = queue_entry(self.public_id, position, message)
         if update != self._last_queue:
             self._last_queue = update
             await self.send_json({"type": "queue", **update})

@@ -159,34 +159,48 @@ def average_handle_seconds(*, merchant: Merchant) -> int:
 def queue_snapshot(*, merchant_id: int) -> dict[str, Any]:
     """The queue order and what an ETA needs, for the queue broadcast."""
     merchant = Merchant(id=merchant_id)
-    ids = list(
+    rows = list(
         Consult.objects.filter(merchant_id=merchant_id, status__in=QUEUED_STATUSES)
         .order_by("queued_at", "id")
-        .values_list("public_id", flat=True)[:QUEUE_BROADCAST_LIMIT]
+        .values_list("public_id", "status")[:QUEUE_BROADCAST_LIMIT]
     )
     online = list(agents_online(merchant=merchant))
     loads = agent_loads(merchant=merchant)
     capacity = sum(a.max_concurrent for a in online)
     free = sum(max(0, a.max_concurrent - loads.get(a.user_id, 0)) for a in online)
     return {
-        "order": ids,
+        "order": [public_id for public_id, _status in rows],
+        # Offered requests are being connected: they hold a seat already, and those behind
+        # them wait only for the seats left.
+        "offered": [public_id for public_id, status in rows if status == ConsultStatus.OFFERED],
         "capacity": capacity,
         "free": free,
         "handle_s": average_handle_seconds(merchant=merchant),
     }
 
 
-def eta_seconds(position: int, snapshot: dict[str, Any]) -> int:
-    """A rough wait: requests ahead beyond the free seats, served `capacity` at a time, each
-    taking the merchant's recent average handle time."""
-    if position <= 0:
-        return 0
-    capacity = max(1, int(snapshot.get("capacity") or 0))
+CONNECTING_S = 10  # an offered request waits for the agent's click
+
+
+def queue_entry(public_id: str, position: int, snapshot: dict[str, Any]) -> dict[str, int]:
+    """`{position, eta_s}` of the request at `position` (1 = head): offered ones are being
+    connected; a waiting one needs a free seat (after the waiting ones ahead of it) or, when
+    none is left, whole rounds of the merchant's average handle time at full capacity."""
+    offered = set(snapshot.get("offered") or ())
+    if public_id in offered:
+        return {"position": position, "eta_s": CONNECTING_S}
+    order = snapshot.get("order") or []
+    waiting_ahead = sum(1 for x in order[: position - 1] if x not in offered)
+    if position - 1 > len(order):  # beyond the listed part: count the unlisted as waiting
+        waiting_ahead += position - 1 - len(order)
+    need = waiting_ahead + 1
     free = int(snapshot.get("free") or 0)
-    if position <= free:
-        return 10  # being routed to a free agent now
-    rounds = math.ceil((position - free) / capacity)
-    return int(rounds * int(snapshot.get("handle_s") or conf("DEFAULT_HANDLE_S")))
+    if need <= free:
+        return {"position": position, "eta_s": CONNECTING_S}
+    capacity = max(1, int(snapshot.get("capacity") or 0))
+    rounds = math.ceil((need - free) / capacity)
+    handle = int(snapshot.get("handle_s") or conf("DEFAULT_HANDLE_S"))
+    return {"position": position, "eta_s": int(rounds * handle)}
 
 
 def queue_position(*, consult: Consult, snapshot: dict[str, Any] | None = None) -> dict[str, int]:
@@ -206,7 +220,7 @@ def queue_position(*, consult: Consult, snapshot: dict[str, Any] | None = None) 
             .count()
             + 1
         )
-    return {"position": position, "eta_s": eta_seconds(position, snapshot)}
+    return queue_entry(consult.public_id, position, snapshot)
 
 
 def queue_stats(*, merchant: Merchant) -> dict[str, int]:

@@ -88,6 +88,45 @@ def _room_slug(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
     ).slug
 
 
+def _consult(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from consults import services as consults
+
+    if "consult" not in made:
+        agent = MembershipFactory(merchant=merchant, role="agent").user
+        agent_actor = access_merchant(principal=agent, slug=merchant.slug)
+        consults.agent_presence_set(actor=agent_actor, status="online")
+        shopper = UserFactory.create(email=f"sweep-asker@{merchant.slug}.test")
+        consult = consults.consult_request(merchant=merchant, shopper=shopper).consult
+        consults.consult_accept(actor=agent_actor, consult=consult)
+        consults.recording_consent_set(consult=consult, user=shopper, party="shopper", granted=True)
+        consults.recording_consent_set(consult=consult, user=agent, party="agent", granted=True)
+        made["consult"] = consult
+    return str(made["consult"].public_id)
+
+
+def _recording(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from consults.models import ConsultRecording
+
+    _consult(merchant, owner, made)
+    with tenant_scope(merchant.id):
+        return str(ConsultRecording.objects.get(consult=made["consult"]).pk)
+
+
+def _window(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from consults.services import availability_add
+
+    start = timezone.now() + timedelta(days=1)
+    return str(
+        availability_add(
+            actor=_actor(merchant, owner), starts_at=start, ends_at=start + timedelta(hours=1)
+        ).pk
+    )
+
+
 # path parameter name → makes one object of that kind in a merchant, returns its URL value.
 MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "membership_id": _membership,
@@ -97,6 +136,9 @@ MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "variant_id": _variant,
     "order_id": _order,
     "slug": _room_slug,
+    "consult_id": _consult,
+    "recording_id": _recording,
+    "window_id": _window,
 }
 
 

@@ -479,12 +479,11 @@ class ConsultDetailView(_StaffConsultView):
 
     @extend_schema(request=NotesIn, responses={200: StaffConsultDetailOut})
     def patch(self, request: Request, m: str, consult_id: str) -> Response:
+        consult = self.consult(consult_id)  # outsiders and foreign ids: 404 before 400
         data = _body(request, {"notes"})
         if "notes" not in data:
             raise ValidationError({"notes": ["This field is required."]})
-        services.consult_notes_set(
-            actor=self.actor, consult=self.consult(consult_id), notes=data["notes"]
-        )
+        services.consult_notes_set(actor=self.actor, consult=consult, notes=data["notes"])
         return self.detail(consult_id)
 
 

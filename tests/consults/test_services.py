@@ -631,3 +631,30 @@ def test_staff_join_tokens(merchant, call, online_agent, agent2, owner, shopper)
     services.consult_end_by_staff(actor=actor_of(online_agent, merchant), consult=call)
     with pytest.raises(Conflict):
         services.shopper_join_token(merchant=merchant, shopper=shopper, consult=reload(call))
+
+
+def test_queue_positions_and_waits():
+    snapshot = {
+        "order": ["a", "b", "c", "d"],
+        "offered": ["a"],
+        "capacity": 2,
+        "free": 1,
+        "handle_s": 200,
+    }
+    assert selectors.queue_entry("a", 1, snapshot) == {"position": 1, "eta_s": 10}  # connecting
+    assert selectors.queue_entry("b", 2, snapshot) == {"position": 2, "eta_s": 10}  # a free seat
+    assert selectors.queue_entry("c", 3, snapshot) == {"position": 3, "eta_s": 200}  # next round
+    assert selectors.queue_entry("d", 4, snapshot) == {"position": 4, "eta_s": 200}  # same round
+    # beyond the listed part of a long queue
+    assert selectors.queue_entry("z", 8, snapshot)["eta_s"] == 600
+
+
+def test_waiting_shoppers_see_their_position(merchant, online_agent):
+    first = ask(merchant, shopper_named("w1"))
+    second = ask(merchant, shopper_named("w2"))
+    third = ask(merchant, shopper_named("w3"))
+    with tenant_scope(merchant.id):
+        positions = [selectors.queue_position(consult=reload(c)) for c in (first, second, third)]
+    assert [p["position"] for p in positions] == [1, 2, 3]
+    assert positions[0]["eta_s"] == 10  # offered to the agent
+    assert positions[1]["eta_s"] == positions[2]["eta_s"] // 2 == 300  # default handle time
