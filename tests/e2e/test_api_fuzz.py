@@ -20,7 +20,13 @@ SKIP = {("DELETE", "/api/v1/auth/token")}
 
 def _fuzz(operation: Any, mode: GenerationMode, base_url: str, headers: dict[str, str]) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=8,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=True,
+    )
     def run(case: Any) -> None:
         if "m" in (case.path_parameters or {}):
             case.path_parameters["m"] = "demo"  # the deepest code paths: our own merchant
