@@ -482,7 +482,9 @@ def _record(order: Order, frm: str, to: str, who: Who, *, reason: str = "") -> O
         actor_label=who.label[:200],
         reason=reason[:300],
     )
-    if to in NOTIFY:
+    # A shopper's own placement needs no mail (they are on the page, paying); the order
+    # confirmation goes out when it is paid. A staff-built cart sent to them does.
+    if to in NOTIFY and frm != "":
         from ..tasks import order_status_email
 
         transaction.on_commit(
@@ -531,7 +533,7 @@ def order_place(
     with shopper_scope(merchant, shopper):
         # A stampede on a sold-out item is refused here, before any write. A retry of an
         # order that did go through still gets its order back.
-        closed = _gate_closed_line(merchant, parsed)
+        closed = gate_closed_line(merchant.id, parsed)
         if closed is not None:
             existing = _key_get(merchant, shopper, SCOPE_PLACE, key)
             if existing is not None:
@@ -558,12 +560,17 @@ def order_place(
     return PlaceResult(order, False)
 
 
-def _gate_closed_line(merchant: Merchant, lines: Sequence[LineIn]) -> LineIn | None:
+def gate_closed_line(merchant_id: int, lines: Sequence[LineIn]) -> LineIn | None:
+    """The first line whose variant this process recently saw sold out, if any."""
     for line in lines:
-        variant_id = line.variant or stock_gate.variant_for_product(merchant.id, line.product)
-        if variant_id is not None and stock_gate.gate_closed(merchant.id, variant_id):
+        variant_id = line.variant or stock_gate.variant_for_product(merchant_id, line.product)
+        if variant_id is not None and stock_gate.gate_closed(merchant_id, variant_id):
             return line
     return None
+
+
+def out_of_stock_error(line: LineIn, available: int = 0) -> OutOfStock:
+    return _out_of_stock(line, available)
 
 
 def _order_insert(
