@@ -123,6 +123,21 @@ async def open_loop(
     return samples, span
 
 
+async def browse(server: Server, tokens: list[str], concurrency: int = 16) -> None:
+    """Before the sale every buyer is signed in and looking (here: GET /api/v1/me), as
+    viewers of a live room are; so the sale measures orders, not first logins."""
+    pool = HttpPool(server.host, server.port)
+    queue = list(tokens)
+
+    async def worker() -> None:
+        while queue:
+            token = queue.pop()
+            await pool.request("GET", "/api/v1/me", {"Authorization": f"Bearer {token}"})
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    pool.close()
+
+
 def sold_and_left(server: Server, product: int) -> tuple[int, int]:
     sold = server.psql(
         "SELECT coalesce(sum(quantity), 0) FROM commerce_orderline WHERE product_id = %s",
@@ -223,6 +238,9 @@ def main() -> None:
     parser.add_argument("--max-connections", type=int, default=512)
     parser.add_argument("--settle", type=float, default=1.0, help="pause before measuring (s)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--no-browse", action="store_true", help="skip the buyers' sign-in traffic before the sale"
+    )
     parser.add_argument("--label", default="", help="free text stored with the result")
     args = parser.parse_args()
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -238,6 +256,8 @@ def main() -> None:
         env={"DJANGO_SETTINGS_MODULE": "bench.settings"},
     ) as server:
         setup = server.manage_json(TOKENS.format(n=args.buyers))
+        if not args.no_browse:
+            asyncio.run(browse(server, setup["buyers"]))
         results = [
             run_variant(server, name, setup["buyers"], setup["owner"], args) for name in names
         ]
@@ -254,7 +274,16 @@ def main() -> None:
         "label": args.label,
         "params": {
             k: getattr(args, k)
-            for k in ("buyers", "units", "rate", "poisson", "workers", "warmup", "seed")
+            for k in (
+                "buyers",
+                "units",
+                "rate",
+                "poisson",
+                "workers",
+                "warmup",
+                "seed",
+                "no_browse",
+            )
         },
         "server": {
             "command": "manage.py serve" + (f" --workers {args.workers}" if args.workers else ""),

@@ -20,6 +20,7 @@ On SQLite (the embedded default) it stands aside: the full path has the same gat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -62,6 +63,8 @@ HEADERS = [
     (b"vary", b"Accept-Language, Cookie"),
 ]
 
+# Counters for operators (and tests): requests the gate answered / handed to Django.
+STATS = {"refused": 0, "passed": 0}
 _lock = threading.Lock()
 _merchants: dict[str, tuple[int, float]] = {}  # slug → (merchant id, deadline)
 
@@ -148,6 +151,8 @@ class SoldOutGate:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -165,14 +170,18 @@ class SoldOutGate:
         if read is None:
             return  # the client went away
         body, more = read
-        try:
-            answer = None if more else await self._refusal(scope, match.group(1), body)
-        except Exception:  # never fail a request here: the full path decides
-            log.exception("sold-out gate")
-            answer = None
+        answer = await self._checked(scope, match.group(1), body, more)
         if answer is None:
-            await self.app(scope, _replay(body, more, receive), send)
-            return
+            # Admission control: a few placements at a time go through Django; the rest wait
+            # here on the event loop (cheap) and look at the gate again when their turn comes,
+            # so a sale that sold out meanwhile refuses them without a thread or a query.
+            async with self._admission():
+                answer = await self._checked(scope, match.group(1), body, more)
+                if answer is None:
+                    STATS["passed"] += 1
+                    await self.app(scope, _replay(body, more, receive), send)
+                    return
+        STATS["refused"] += 1
         payload = json.dumps(answer, ensure_ascii=False).encode()
         await send(
             {
@@ -182,6 +191,24 @@ class SoldOutGate:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+    def _admission(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # one per event loop (tests run several)
+            self._loop = loop
+            self._slots = asyncio.Semaphore(settings.LIVESHOP_ORDER_CONCURRENCY)
+        return self._slots
+
+    async def _checked(
+        self, scope: Scope, slug: str, body: bytes, more: bool
+    ) -> dict[str, Any] | None:
+        if more:
+            return None
+        try:
+            return await self._refusal(scope, slug, body)
+        except Exception:  # never fail a request here: the full path decides
+            log.exception("sold-out gate")
+            return None
 
     async def _refusal(self, scope: Scope, slug: str, body: bytes) -> dict[str, Any] | None:
         merchant_id = _known_merchant(slug)
@@ -212,7 +239,7 @@ class SoldOutGate:
         if rate and not await ratelimit.ahit(_rate(rate), "user", f"user:{user_id}"):
             return None  # over the limit: the full path answers 429 with Retry-After
         with translation.override(_language(headers)):
-            error = out_of_stock_error(closed, 0)
+            error = out_of_stock_error(merchant_id, closed, 0)
             return envelope(error.code, str(error.message), None, **error.extra)
 
 

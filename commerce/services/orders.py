@@ -314,7 +314,12 @@ def _resolve(merchant: Merchant, lines: Sequence[LineIn]) -> list[ResolvedLine]:
             if not variant.is_active:
                 raise ValidationError({f"{where}.variant": [_("This variant is not for sale.")]})
         resolved.append(ResolvedLine(line.index, product, variant, line.quantity))
+        stock_gate.remember_name(merchant.id, variant.id, _display_name(product, variant))
     return resolved
+
+
+def _display_name(product: Product, variant: Variant) -> str:
+    return f"{product.name} ({variant.label})" if variant.label else product.name
 
 
 def _check_purchase_limits(
@@ -390,15 +395,19 @@ def _take_stock(merchant: Merchant, lines: Sequence[ResolvedLine]) -> list[tuple
     return levels
 
 
-def _out_of_stock(line: ResolvedLine | LineIn, available: int) -> OutOfStock:
+def _out_of_stock(
+    line: ResolvedLine | LineIn, available: int, *, merchant_id: int | None = None
+) -> OutOfStock:
     variant_id: int | None
     if isinstance(line, ResolvedLine):
-        name = line.product.name
-        if line.variant.label:
-            name = f"{name} ({line.variant.label})"
+        name = _display_name(line.product, line.variant)
         product_id, variant_id = line.product.id, line.variant.id
     else:
-        name, product_id, variant_id = f"#{line.product}", line.product, line.variant
+        product_id = line.product
+        variant_id = line.variant or (
+            stock_gate.variant_for_product(merchant_id, line.product) if merchant_id else None
+        )
+        name = (merchant_id and stock_gate.name_of(merchant_id, variant_id)) or f"#{product_id}"
     if available:
         message = _("Line %(n)d, %(name)s: only %(available)d left.") % {
             "n": line.index + 1,
@@ -538,7 +547,7 @@ def order_place(
             existing = _key_get(merchant, shopper, SCOPE_PLACE, key)
             if existing is not None:
                 return PlaceResult(_replayed_order(_key_matching(existing, request_hash)), True)
-            raise _out_of_stock(closed, 0)
+            raise _out_of_stock(closed, 0, merchant_id=merchant.id)
         key_id, existing = _claim(merchant, shopper, SCOPE_PLACE, key, request_hash)
         if existing is not None:
             return PlaceResult(_replayed_order(existing), True)
@@ -569,8 +578,9 @@ def gate_closed_line(merchant_id: int, lines: Sequence[LineIn]) -> LineIn | None
     return None
 
 
-def out_of_stock_error(line: LineIn, available: int = 0) -> OutOfStock:
-    return _out_of_stock(line, available)
+def out_of_stock_error(merchant_id: int, line: LineIn, available: int = 0) -> OutOfStock:
+    """The refusal for a line the gate holds sold out (named as the catalog last said)."""
+    return _out_of_stock(line, available, merchant_id=merchant_id)
 
 
 def _order_insert(
