@@ -83,6 +83,11 @@ def forget_all() -> None:
         _merchants.clear()
 
 
+async def pool_close() -> None:
+    """Close the gate's database pool (tests, which run a new event loop each time)."""
+    await _lookup.close()
+
+
 def _known_merchant(slug: str) -> int | None:
     entry = _merchants.get(slug)
     if entry is None or entry[1] <= time.monotonic():
@@ -97,11 +102,12 @@ class _Lookup:
 
     def __init__(self) -> None:
         self.pool: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def shopper(self, merchant_id: int, token_hash: str, key: str) -> tuple[int, bool] | None:
         """(user id, key already used) for a live token of an active user, else None."""
-        if self.pool is None:
-            await self._open()
+        if self.pool is None or self.loop is not asyncio.get_running_loop():
+            await self._open()  # a pool belongs to one event loop (uvicorn: one per process)
         async with self.pool.connection() as conn, conn.pipeline():
             await conn.execute(
                 "SELECT set_config('app.merchant_id', %s, false),"
@@ -119,6 +125,11 @@ class _Lookup:
             )
             row = await cursor.fetchone()
         return (int(row[0]), bool(row[1])) if row else None
+
+    async def close(self) -> None:
+        if self.pool is not None and self.loop is asyncio.get_running_loop():
+            await self.pool.close()
+        self.pool = self.loop = None
 
     async def _open(self) -> None:
         from psycopg_pool import AsyncConnectionPool
@@ -139,7 +150,7 @@ class _Lookup:
             timeout=5,
         )
         await pool.open()
-        self.pool = pool
+        self.pool, self.loop = pool, asyncio.get_running_loop()
 
 
 _lookup = _Lookup()

@@ -26,13 +26,18 @@ def call(requests: list[tuple[str, str, dict[str, str], Any]]) -> list[httpx.Res
 
     async def run() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            return await asyncio.gather(
-                *(
-                    client.request(method, url, headers=headers, content=body)
-                    for method, url, headers, body in requests
+        try:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1"
+            ) as client:
+                return await asyncio.gather(
+                    *(
+                        client.request(method, url, headers=headers, content=body)
+                        for method, url, headers, body in requests
+                    )
                 )
-            )
+        finally:
+            await fastpath.pool_close()  # its connections belong to this event loop
 
     return asyncio.run(run())
 
@@ -96,6 +101,10 @@ def test_gate_refuses_after_sell_out_and_hands_everything_else_to_django(sale):
     assert revoked.status_code == 401
     assert replay.status_code == 201 and replay.json()["id"] == won.json()["id"]
     assert bad.status_code == 400
+    assert fastpath.STATS["refused"] == before["refused"] + 1  # none of those by the gate
+    # And the gate keeps answering for live tokens (each asyncio.run is a new event loop).
+    [again] = call([order(tokens[3], product.pk)])
+    assert again.status_code == 409 and fastpath.STATS["refused"] == before["refused"] + 2
     [variant] = variants_of(product)
     assert stock_of(variant) == 0
 
@@ -105,9 +114,10 @@ def test_gate_refuses_after_sell_out_and_hands_everything_else_to_django(sale):
 def test_gate_respects_the_rate_limit(sale):
     _merchant, product, _buyers, tokens = sale
     assert call([order(tokens[0], product.pk)])[0].status_code == 201
+    before = fastpath.STATS["refused"]
     with override_settings(LIVESHOP_THROTTLES={"user": "1/min", "anon": "100/min"}):
         first, second = call([order(tokens[1], product.pk)]), call([order(tokens[1], product.pk)])
-    assert first[0].status_code == 409
+    assert first[0].status_code == 409 and fastpath.STATS["refused"] == before + 1
     assert second[0].status_code == 429  # over the limit: Django answers, with Retry-After
     assert "Retry-After" in second[0].headers
 
