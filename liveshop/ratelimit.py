@@ -45,7 +45,7 @@ def rate_parse(rate: str) -> limits.RateLimitItem:
 def _storage_uri(asynchronous: bool) -> str:
     redis_url: str = settings.REDIS_URL
     if not redis_url:
-        return "memory://"
+        return "async+memory://" if asynchronous else "memory://"
     return ("async+" if asynchronous else "") + redis_url
 
 

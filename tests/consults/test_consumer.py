@@ -177,7 +177,10 @@ async def test_a_token_is_for_one_consult_of_one_merchant(merchant, other_mercha
     await go_online(merchant, agent)
     mine = await ask(merchant, shopper)
     theirs = await ask(merchant, await db(shopper_named)("other"))
-    for slug, consult_id in (("acme", theirs.consult.public_id), ("rivalco", mine.consult.public_id)):
+    for slug, consult_id in (
+        ("acme", theirs.consult.public_id),
+        ("rivalco", mine.consult.public_id),
+    ):
         party = await open_socket(consult_id, slug)
         await party.send({"type": "auth", "token": mine.join.token})
         assert (await party.next())["code"] == "auth_failed"
@@ -218,8 +221,11 @@ async def test_unknown_merchant_4404_and_foreign_origin_4403(merchant, shopper, 
 async def test_an_agent_token_needs_the_accepted_call(merchant, shopper, agent, agent2):
     consult, shopper_socket, agent_socket = await in_call(merchant, shopper, agent)
     # another agent cannot get a token (API refuses) and a shopper's token names the shopper
-    with pytest.raises(Exception):  # noqa: B017 - Conflict from the service
-        await db(services.staff_join_token)(actor=actor_of(agent2, merchant), consult=consult)
+    from liveshop.errors import Conflict
+
+    actor = await db(actor_of)(agent2, merchant)
+    with pytest.raises(Conflict):
+        await db(services.staff_join_token)(actor=actor, consult=consult)
     await shopper_socket.close()
     await agent_socket.close()
 
@@ -256,7 +262,7 @@ async def test_cancel_ends_the_socket(merchant, shopper, agent):
 
 
 async def test_chat_both_ways_with_nonce_and_bad_input(merchant, shopper, agent):
-    consult, s, a = await in_call(merchant, shopper, agent)
+    _consult, s, a = await in_call(merchant, shopper, agent)
     await s.send({"type": "chat.send", "text": "Does it come in blue?", "nonce": "n1"})
     echo = await s.expect("chat.message")
     assert echo["nonce"] == "n1" and echo["party"] == "shopper"
@@ -280,7 +286,7 @@ async def test_chat_both_ways_with_nonce_and_bad_input(merchant, shopper, agent)
 
 async def test_chat_is_rate_limited(merchant, shopper, agent, settings):
     settings.LIVESHOP_CONSULTS = {**settings.LIVESHOP_CONSULTS, "CHAT_RATE": "3/10s"}
-    consult, s, a = await in_call(merchant, shopper, agent)
+    _consult, s, a = await in_call(merchant, shopper, agent)
     for n in range(3):
         await s.send({"type": "chat.send", "text": f"m{n}"})
     await s.send({"type": "chat.send", "text": "one too many", "nonce": "x"})
@@ -291,7 +297,7 @@ async def test_chat_is_rate_limited(merchant, shopper, agent, settings):
 
 async def test_frame_floods_close_4429(merchant, shopper, agent, settings):
     settings.LIVESHOP_CONSULTS = {**settings.LIVESHOP_CONSULTS, "FRAME_RATE": "5/10s"}
-    consult, s, a = await in_call(merchant, shopper, agent)
+    _consult, s, a = await in_call(merchant, shopper, agent)
     for _ in range(6):
         await s.send({"type": "media.state", "video": "camera", "audio": True})
     assert await s.closed_with() == 4429
@@ -299,7 +305,7 @@ async def test_frame_floods_close_4429(merchant, shopper, agent, settings):
 
 
 async def test_products_pushed_by_the_agent_only(merchant, shopper, agent, product):
-    consult, s, a = await in_call(merchant, shopper, agent)
+    _consult, s, a = await in_call(merchant, shopper, agent)
     await a.send({"type": "product.push", "product": product.pk, "nonce": "p"})
     card = await s.expect("product.pushed")
     assert card["product"]["id"] == product.pk and card["product"]["price"] == 4500
@@ -315,20 +321,21 @@ async def test_products_pushed_by_the_agent_only(merchant, shopper, agent, produ
 
 async def test_cart_updates_reach_both_parties(merchant, shopper, agent, product):
     consult, s, a = await in_call(merchant, shopper, agent)
+    actor = await db(actor_of)(agent, merchant)
     await db(services.cart_set)(
-        actor=actor_of(agent, merchant), consult=consult, lines=[{"product": product.pk, "quantity": 2}]
+        actor=actor, consult=consult, lines=[{"product": product.pk, "quantity": 2}]
     )
     for party in (s, a):
         update = await party.expect("cart.updated")
         assert update["order"]["status"] == "draft" and update["order"]["total"] == 9000
-    await db(services.cart_send)(actor=actor_of(agent, merchant), consult=consult)
+    await db(services.cart_send)(actor=actor, consult=consult)
     assert (await s.expect("cart.updated"))["order"]["status"] == "pending_payment"
     await s.close()
     await a.close()
 
 
 async def test_recording_consent_and_media_state(merchant, shopper, agent):
-    consult, s, a = await in_call(merchant, shopper, agent)
+    _consult, s, a = await in_call(merchant, shopper, agent)
     await s.send({"type": "recording.consent", "granted": True})
     first = await a.expect("recording.consent")
     assert (first["party"], first["granted"], first["recording"]) == ("shopper", True, False)
@@ -349,7 +356,8 @@ async def test_recording_consent_and_media_state(merchant, shopper, agent):
 
 async def test_the_end_reaches_both_and_closes(merchant, shopper, agent):
     consult, s, a = await in_call(merchant, shopper, agent)
-    await db(services.consult_end_by_staff)(actor=actor_of(agent, merchant), consult=consult)
+    actor = await db(actor_of)(agent, merchant)
+    await db(services.consult_end_by_staff)(actor=actor, consult=consult)
     for party in (s, a):
         assert (await party.expect("consult.ended"))["reason"] == "agent_ended"
         assert await party.closed_with() == 1000
@@ -358,7 +366,8 @@ async def test_the_end_reaches_both_and_closes(merchant, shopper, agent):
 
 async def test_a_supervisor_listens_silently(merchant, shopper, agent, owner):
     consult, s, a = await in_call(merchant, shopper, agent)
-    token = await db(services.staff_join_token)(actor=actor_of(owner, merchant), consult=consult)
+    actor = await db(actor_of)(owner, merchant)
+    token = await db(services.staff_join_token)(actor=actor, consult=consult)
     boss = await join(consult.public_id, token.token)
     await s.send({"type": "chat.send", "text": "hi"})
     assert (await boss.expect("chat.message"))["text"] == "hi"
@@ -416,8 +425,9 @@ async def test_both_parties_see_each_other_through_the_relay(merchant, shopper, 
     async with relay_harness() as h:
         pool = RelayPool(LocalDirectory(h.address))
         relay.setattr(media_link, "pool_factory", lambda: pool)
-        consult, s, a = await in_call(merchant, shopper, agent)
+        _consult, s, a = await in_call(merchant, shopper, agent)
         peers: list[Any] = []
+        readers: list[asyncio.Future[Any]] = []
         seen: dict[str, list[float]] = {"shopper": [], "agent": []}
 
         async def publish(party: Party, level: int) -> None:
@@ -444,7 +454,7 @@ async def test_both_parties_see_each_other_through_the_relay(merchant, shopper, 
                         if track.kind == "video":
                             seen[name].append(luma(frame))
 
-                asyncio.ensure_future(consume())
+                readers.append(asyncio.ensure_future(consume()))
 
             await pc.setLocalDescription(await pc.createOffer())
             await party.send({"type": "offer", "role": "subscribe", "sdp": pc.localDescription.sdp})
@@ -463,7 +473,7 @@ async def test_both_parties_see_each_other_through_the_relay(merchant, shopper, 
         await publish(s, level=50)
         shopper_view = await subscribe(s, "shopper")  # before the agent publishes
         await publish(a, level=180)
-        agent_view = await subscribe(a, "agent")
+        await subscribe(a, "agent")
         await renegotiate(s, shopper_view)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and (len(seen["shopper"]) < 5 or len(seen["agent"]) < 5):
@@ -477,6 +487,8 @@ async def test_both_parties_see_each_other_through_the_relay(merchant, shopper, 
         # a party's `leave` ends their legs; the relay's session stays for the other
         await s.send({"type": "leave"})
         await a.expect("media.publisher", event="left", timeout=10, party="shopper")
+        for reader in readers:
+            reader.cancel()
         for pc in peers:
             await pc.close()
         await s.close()
