@@ -239,4 +239,5 @@
   show(d.status);
   if (d.status === "waiting" || d.status === "offered" || d.status === "active") session.connect();
   else refresh();
+  root.dataset.ready = "1";  // handlers bound (tests wait for it)
 })();

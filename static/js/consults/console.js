@@ -333,4 +333,5 @@
       poll();
     });
   });
+  root.dataset.ready = "1";  // handlers bound (tests wait for it)
 })();
