@@ -25,6 +25,9 @@ class StreamKey(TenantModel):
     created_at = models.DateTimeField(default=now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The WHIP resource last started with this key: revoking the key ends that stream too
+    # (a leaked key must stop working now, not when the encoder stops by itself).
+    whip_resource = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from commerce.services.common import actor_scope
@@ -49,17 +52,58 @@ def stream_key_create(*, actor: Actor, room: Room) -> tuple[StreamKey, str]:
     return key, raw
 
 
-def stream_key_revoke(*, actor: Actor, room: Room) -> int:
-    """Revoke the room's live stream key (encoders using it are refused from now on; one
-    already streaming keeps going until it stops). Returns how many were revoked."""
+def stream_key_revoke(*, actor: Actor, room: Room) -> list[str]:
+    """Revoke the room's live stream key: encoders using it are refused from now on, and the
+    stream it started is ended once this transaction commits. Returns the WHIP resources
+    ended (empty when there was no live key or it was not streaming)."""
     actor.require(Perm.HOST_ROOMS)
     with actor_scope(actor):
-        revoked = StreamKey.objects.filter(
-            merchant=actor.merchant, room=room, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now())
-        if revoked:
-            audit_record(actor=actor, action="stream_key.revoked", obj=room)
-    return revoked
+        live = list(
+            StreamKey.objects.select_for_update().filter(
+                merchant=actor.merchant, room=room, revoked_at__isnull=True
+            )
+        )
+        if not live:
+            return []
+        StreamKey.objects.filter(pk__in=[k.pk for k in live]).update(revoked_at=timezone.now())
+        audit_record(actor=actor, action="stream_key.revoked", obj=room)
+        resources = [k.whip_resource for k in live if k.whip_resource]
+        if resources:
+            transaction.on_commit(lambda: async_to_sync(whip_end)(room=room, resources=resources))
+    return resources
+
+
+def stream_key_started(*, key: StreamKey, resource: str) -> None:
+    """Remember the WHIP resource a key started, so that revoking the key can end it."""
+    with tenant_scope(key.merchant_id):
+        StreamKey.objects.filter(pk=key.pk, merchant_id=key.merchant_id).update(
+            whip_resource=resource
+        )
+
+
+async def whip_end(*, room: Room, resources: list[str]) -> None:
+    """End WHIP streams of `room` (best effort: one already gone is fine). Uses its own
+    short-lived relay connection, so it works from any thread or event loop."""
+    from .relay.protocol import RelayError
+    from .relay.registry import RelayPool, directory_from_settings
+
+    session = room_session_key(room)
+    pool = RelayPool(directory_from_settings(), secret=settings.LIVESHOP_MEDIA_RELAY_SECRET)
+    try:
+        client = await pool.client_for(session)
+        for resource in resources:
+            await asyncio.wait_for(
+                client.leave(session=session, peer=whip_peer(resource), reason="bye"), 10
+            )
+    except (RelayError, OSError, TimeoutError) as exc:
+        log.warning("room %s: could not end WHIP streams %s: %s", room.pk, resources, exc)
+    finally:
+        await pool.close()
+
+
+def whip_peer(resource: str) -> str:
+    """The relay peer id of a WHIP resource."""
+    return f"whip-{resource}"
 
 
 def stream_key_live(*, merchant: Merchant, room: Room) -> StreamKey | None:
@@ -83,15 +127,23 @@ def stream_key_check(*, merchant: Merchant, room: Room, raw: str) -> StreamKey |
         return key
 
 
-async def room_video_close(*, room: Room) -> None:
-    """End every peer connection of the room's video (the show ended): viewers get
-    `closed` and co-hosts are dropped. Safe to call when nothing is running."""
+def room_video_close(*, room: Room) -> None:
+    """End every peer connection of the room's video once the current transaction commits
+    (the show ended): viewers get `closed`, co-hosts and WHIP encoders are dropped. For
+    rooms.services.room_end to call; safe when nothing is running."""
+    transaction.on_commit(lambda: async_to_sync(_room_video_close)(room=room))
+
+
+async def _room_video_close(*, room: Room) -> None:
     from .relay.protocol import RelayError
-    from .relay.registry import relay_pool
+    from .relay.registry import RelayPool, directory_from_settings
 
     session = room_session_key(room)
+    pool = RelayPool(directory_from_settings(), secret=settings.LIVESHOP_MEDIA_RELAY_SECRET)
     try:
-        client = await relay_pool().client_for(session)
+        client = await pool.client_for(session)
         await asyncio.wait_for(client.close_session(session), 10)
     except (RelayError, OSError, TimeoutError) as exc:
         log.warning("room %s: could not close its video session: %s", room.pk, exc)
+    finally:
+        await pool.close()

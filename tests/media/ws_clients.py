@@ -147,9 +147,15 @@ class Stack:
 async def media_stack(**relay_config: Any) -> AsyncIterator[Stack]:
     """An in-process relay, and the media consumer's pool pointed at it."""
     async with relay_harness(**relay_config) as harness:
+        from media import whip
+        from media.relay import registry
+
         pool = RelayPool(LocalDirectory(harness.address))
-        original = RoomMediaConsumer.media_pool
+        saved = (RoomMediaConsumer.media_pool, whip.whip_pool, registry.directory_from_settings)
         RoomMediaConsumer.media_pool = lambda self: pool  # type: ignore[method-assign]
+        whip.whip_pool = lambda: pool
+        # short-lived pools (stream key revocation, room end) find this relay too
+        registry.directory_from_settings = lambda: LocalDirectory(harness.address)
         stack = Stack(harness, pool)
         try:
             yield stack
@@ -159,7 +165,8 @@ async def media_stack(**relay_config: Any) -> AsyncIterator[Stack]:
                     await thing.close()
             for sock in stack.sockets:
                 await sock.disconnect()
-            RoomMediaConsumer.media_pool = original  # type: ignore[method-assign]
+            RoomMediaConsumer.media_pool, whip.whip_pool = saved[0], saved[1]  # type: ignore[method-assign]
+            registry.directory_from_settings = saved[2]
             await asyncio.sleep(0.05)  # let the consumers' leave requests reach the relay
             await pool.close()
 
@@ -307,3 +314,36 @@ class WsViewer:
 
 def expected_luma(level: int) -> int:
     return round(level + (235 - level) / 16)  # flat `level` with a 1/16-wide white bar
+
+
+class WhipClient:
+    """An encoder like OBS: H.264 (constrained baseline, packetization-mode 1) and Opus,
+    every candidate in the offer, no trickle; signals over HTTP (RFC 9725)."""
+
+    def __init__(self, *, level: int = 90, audio: bool = True) -> None:
+        self.level = level
+        self.audio = audio
+        self.pc = new_pc()
+
+    async def offer_sdp(self) -> str:
+        if self.audio:
+            self.pc.addTrack(SilentishAudio())
+        transceiver = self.pc.addTransceiver(SyntheticVideo(self.level), direction="sendonly")
+        caps = RTCRtpSender.getCapabilities("video").codecs
+        transceiver.setCodecPreferences(
+            [c for c in caps if c.name == "H264"] + [c for c in caps if c.name == "rtx"]
+        )
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def apply(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+
+    async def wait_connected(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.pc.connectionState != "connected":
+            assert time.monotonic() < deadline, f"encoder state {self.pc.connectionState}"
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        await self.pc.close()
