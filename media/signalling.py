@@ -49,7 +49,7 @@ MAX_MLINE_INDEX = 63
 # `candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> …`
 _CANDIDATE = re.compile(
     r"^(?:a=)?candidate:[A-Za-z0-9+/]{1,32} [12] (?:udp|tcp|UDP|TCP) \d{1,10} \S{1,255} "
-    r"\d{1,5} typ (?:host|srflx|prflx|relay)(?: [\x21-\x7e]+)*$"
+    r"\d{1,5} typ (?:host|srflx|prflx|relay)(?: [\x21-\x7e]+)*"
 )
 _SDP_START = re.compile(r"^v=0\r?\n")
 
@@ -121,7 +121,7 @@ def parse_ice(frame: dict[str, Any]) -> Ice:
             f"A candidate is a string of at most {ICE_CANDIDATE_MAX_CHARS} characters.",
         )
     candidate = candidate.strip()
-    if candidate and not _CANDIDATE.match(candidate):
+    if candidate and not _CANDIDATE.fullmatch(candidate):
         raise SignallingError("ice_invalid", "This is not an ICE candidate.")
     mid = frame.get("sdpMid")
     if mid is not None and (not isinstance(mid, str) or len(mid) > MID_MAX_CHARS):

@@ -5,6 +5,9 @@ viewer shows "host away", the host comes back and the viewer resumes by itself."
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import urllib.request
 from typing import Any
 
 CONSOLE = "/dashboard/demo/rooms/launch/console/"
@@ -75,4 +78,100 @@ def test_host_goes_live_shopper_watches_host_drops_and_returns(browser, login, b
         assert viewer.evaluate("() => document.querySelector('[data-role=video]').muted") is False
     finally:
         host_context.close()
+        viewer_context.close()
+
+
+class Encoder(threading.Thread):
+    """An OBS-like WHIP encoder (aiortc, H.264 + Opus) on its own thread and event loop:
+    Playwright's sync API owns this thread's loop."""
+
+    def __init__(self, url: str, key: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.key = url, key
+        self.started = threading.Event()
+        self.stop = threading.Event()
+        self.status: int | None = None
+        self.location = ""
+        self.error: BaseException | None = None
+
+    def _http(self, method: str, url: str, body: bytes | None = None) -> tuple[int, Any, bytes]:
+        request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - our stack
+        request.add_header("Authorization", f"Bearer {self.key}")
+        if body is not None:
+            request.add_header("Content-Type", "application/sdp")
+        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+            return response.status, response.headers, response.read()
+
+    async def _run(self) -> None:
+        from media.relay import passthrough
+        from tests.media.ws_clients import WhipClient
+
+        passthrough.enable_loopback_ice()
+        encoder = WhipClient(level=90)
+        loop = asyncio.get_running_loop()
+        offer = (await encoder.offer_sdp()).encode()
+        self.status, headers, answer = await loop.run_in_executor(
+            None, self._http, "POST", self.url, offer
+        )
+        self.location = headers["Location"]
+        await encoder.apply(answer.decode())
+        await encoder.wait_connected(10)
+        self.started.set()
+        while not self.stop.is_set():
+            await asyncio.sleep(0.1)
+        base = self.url.split("/whip/")[0]
+        await loop.run_in_executor(None, self._http, "DELETE", base + self.location)
+        await encoder.close()
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+            self.started.set()
+
+
+def test_obs_like_whip_encoder_plays_as_h264_in_the_browser(browser, base_url):
+    api = browser.new_context()
+    viewer_context = browser.new_context()
+    encoder: Encoder | None = None
+    try:
+        token = api.request.post(
+            f"{base_url}/api/v1/auth/token",
+            data={"email": "host@demo.test", "password": "liveshop-demo"},
+        ).json()["token"]
+        made = api.request.post(
+            f"{base_url}/api/v1/merchants/demo/rooms/launch/stream-key",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert made.status == 201
+        whip_url = made.json()["whip_url"]
+        assert whip_url == f"{base_url}/whip/demo/launch"
+
+        encoder = Encoder(whip_url, made.json()["key"])
+        encoder.start()
+        assert encoder.started.wait(30) and encoder.error is None, encoder.error
+        assert encoder.status == 201
+
+        viewer = viewer_context.new_page()
+        viewer.goto(f"{base_url}{ROOM_PAGE}")
+        viewer.wait_for_function("() => window.liveshopPlayers[0].state === 'live'", timeout=20_000)
+        frames_increase(viewer)
+        codec = viewer.evaluate(
+            """async () => {
+                const report = await window.liveshopPlayers[0].pc.getStats();
+                let inbound = null, codecs = {};
+                report.forEach(s => {
+                    if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded) inbound = s;
+                    if (s.type === 'codec') codecs[s.id] = s.mimeType;
+                });
+                return inbound ? codecs[inbound.codecId] : null;
+            }"""
+        )
+        assert codec == "video/H264"  # forwarded as published: no transcoding
+    finally:
+        if encoder is not None:
+            encoder.stop.set()
+            encoder.join(20)
+        api.close()
         viewer_context.close()
