@@ -95,11 +95,11 @@ class Encoder(threading.Thread):
         self.error: BaseException | None = None
 
     def _http(self, method: str, url: str, body: bytes | None = None) -> tuple[int, Any, bytes]:
-        request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - our stack
+        request = urllib.request.Request(url, data=body, method=method)
         request.add_header("Authorization", f"Bearer {self.key}")
         if body is not None:
             request.add_header("Content-Type", "application/sdp")
-        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=15) as response:
             return response.status, response.headers, response.read()
 
     async def _run(self) -> None:
