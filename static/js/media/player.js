@@ -8,6 +8,7 @@
  * ended. Audio starts muted (autoplay rules) with a tap-to-unmute button. A quality
  * indicator is computed from getStats. Everything reconnects by itself with backoff.
  *
+ * The page may listen for the bubbling `liveshop:player-state` event ({detail: {state}}).
  * For tests: `window.liveshopPlayers[0]` exposes `state`, `pc` and `videoStats()`.
  */
 (function () {

@@ -11,7 +11,9 @@
  * re-publishes by itself: within the relay's grace period viewers resume without a
  * renegotiation. "End show" leaves and ends the room through the room API.
  *
- * For tests: `window.liveshopPublisher` exposes `state`, `pc`, `sending` ("720p"/"1080p").
+ * The page may call `window.liveshopPublisher.goLive()` / `.endShow()` and listen for the
+ * bubbling `liveshop:publisher-state` event ({detail: {state}}: idle, preview, connecting,
+ * live, reconnecting, ended). For tests it exposes `state`, `pc`, `sending` ("720p"/"1080p").
  */
 (function () {
   "use strict";
@@ -92,6 +94,8 @@
       this.el.dataset.state = state;
       this.stateBadge.textContent = label(this.el, state);
       this.stateBadge.classList.toggle("badge-live", state === "live");
+      // The console around this panel may follow along (rooms owns the page).
+      this.el.dispatchEvent(new CustomEvent("liveshop:publisher-state", { bubbles: true, detail: { state: state } }));
     }
     this.goLiveButton.hidden = this.wantLive || this.ended;
     this.endButton.hidden = !this.wantLive || this.ended;
