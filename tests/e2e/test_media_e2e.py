@@ -28,6 +28,10 @@ def frames_increase(page: Any, by: int = 10, timeout: float = 15_000) -> None:
     )
 
 
+def csrf_token(context: Any) -> str:
+    return next(c["value"] for c in context.cookies() if c["name"] == "csrftoken")
+
+
 def go_live(page: Any, base_url: str) -> None:
     page.goto(f"{base_url}{CONSOLE}")
     page.wait_for_function(
@@ -174,4 +178,51 @@ def test_obs_like_whip_encoder_plays_as_h264_in_the_browser(browser, base_url):
             encoder.stop.set()
             encoder.join(20)
         api.close()
+        viewer_context.close()
+
+
+def test_scheduled_room_goes_live_when_the_host_publishes(browser, login, base_url):
+    host_context = browser.new_context()
+    viewer_context = browser.new_context()
+    try:
+        host = host_context.new_page()
+        login(host, "host@demo.test", "/dashboard/demo/")
+        made = host.request.post(
+            f"{base_url}/api/v1/merchants/demo/rooms",
+            data={"slug": "e2e-premiere", "title": "E2E premiere"},
+            headers={"X-CSRFToken": csrf_token(host_context)},
+        )
+        assert made.status == 201, made.text()
+        assert made.json()["status"] == "scheduled"
+
+        viewer = viewer_context.new_page()
+        viewer.goto(f"{base_url}/s/demo/live/e2e-premiere/")
+        viewer.wait_for_function(
+            "() => window.liveshopPlayers[0].state === 'waiting'", timeout=10_000
+        )
+        assert "starts soon" in viewer.locator("[data-media-player]").inner_text()
+
+        host.goto(f"{base_url}/dashboard/demo/rooms/e2e-premiere/console/")
+        host.wait_for_function(
+            "() => window.liveshopPublisher && window.liveshopPublisher.canPublish"
+            " && !!window.liveshopPublisher.stream",
+            timeout=15_000,
+        )
+        host.click("[data-role=go-live]")
+        host.wait_for_function("() => window.liveshopPublisher.state === 'live'", timeout=20_000)
+        # the host's media puts the room live (when the relay reports it, a moment later)
+        status = ""
+        for _ in range(40):
+            status = host.request.get(f"{base_url}/api/v1/s/demo/rooms/e2e-premiere").json()[
+                "status"
+            ]
+            if status == "live":
+                break
+            host.wait_for_timeout(250)
+        problem = host.locator("[data-role=problem]").inner_text()
+        assert status == "live", problem
+        viewer.wait_for_function("() => window.liveshopPlayers[0].state === 'live'", timeout=20_000)
+        frames_increase(viewer)
+    finally:
+        host_context.close()
         viewer_context.close()

@@ -124,6 +124,10 @@
         this.iceServers = frame.ice_servers || [];
         this.host = frame.host;
         if (frame.room && frame.room.status === "ended") { this.end(); return; }
+        if (frame.room && frame.room.status === "scheduled") {
+          this.onError({ code: "room_not_live" }); // no offer until the show starts
+          return;
+        }
         if (!this.pc) this.subscribe();
         break;
       case "answer":
