@@ -22,8 +22,9 @@ join → first keyframe for every viewer (p50/p95) and → first decoded frame f
 latency p50/p95, client CPU (to tell a client-bound run from a relay-bound one). With two or
 more CPUs the relay is pinned to CPU 0 and every client to the others (taskset).
 
-Writes JSON to bench/results/media_fanout.json (or --out). Do not record numbers while other
-work loads the machine: the JSON records the load average at the start of each run.
+Writes JSON to bench/results/media_fanout-<UTC time>.json (or --out), logs to
+bench/results/logs/. Do not record numbers while other work loads the machine: the JSON
+records the load average at the start of each run.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import fractions
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -658,11 +658,14 @@ def run_one(mode: str, n: int, args: argparse.Namespace, workdir: Path) -> dict[
 def orchestrate(args: argparse.Namespace) -> None:
     import aiortc
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="media_fanout-"))
+    from bench.harness import RESULTS, machine_info, write_result
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    workdir = RESULTS / "logs" / f"media_fanout-{stamp}"
+    workdir.mkdir(parents=True, exist_ok=True)
     plan = [("passthrough", int(n)) for n in args.n.split(",") if n]
     plan += [("reencode", int(n)) for n in args.baseline_n.split(",") if n]
+    machine = machine_info()
     runs = []
     for mode, n in plan:
         print(f"→ {mode} {args.res}p N={n}", flush=True)
@@ -671,18 +674,19 @@ def orchestrate(args: argparse.Namespace) -> None:
         runs.append(result)
     report = {
         "benchmark": "media_fanout",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "aiortc": aiortc.__version__,
-            "pinned": not args.no_pin and (os.cpu_count() or 1) >= 2,
-        },
+        "machine": {**machine, "aiortc": aiortc.__version__},
+        "pinned": not args.no_pin and (os.cpu_count() or 1) >= 2,
         "window_s": args.window,
+        "bulk_viewers": args.bulk,
         "runs": runs,
         "logs": str(workdir),
     }
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    else:
+        out = write_result("media_fanout", report)
     print(f"wrote {out} (logs in {workdir})")
 
 
@@ -698,7 +702,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--bulk", default="sink", choices=["sink", "count"])
     parser.add_argument("--no-pin", action="store_true", help="do not taskset the processes")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "media_fanout.json"))
+    parser.add_argument("--out", default="", help="default: bench/results/media_fanout-<time>.json")
     # internal, for the child processes
     parser.add_argument("--address", default="")
     parser.add_argument("--listen", default="")
