@@ -355,6 +355,9 @@ LIVESHOP_ICE_STUN_URLS = env.list("LIVESHOP_ICE_STUN_URLS", default=[])
 LIVESHOP_ICE_TURN_URLS = env.list("LIVESHOP_ICE_TURN_URLS", default=[])
 LIVESHOP_ICE_TURN_SECRET = env.str("LIVESHOP_ICE_TURN_SECRET", default="")
 LIVESHOP_ICE_TURN_TTL = env.int("LIVESHOP_ICE_TURN_TTL_S", default=6 * 3600)
+# Media signalling: offers (each builds a peer connection in a relay) per account, or per
+# IP address before login, across all of a merchant's rooms and sockets.
+LIVESHOP_MEDIA_OFFER_RATE = env.str("LIVESHOP_MEDIA_OFFER_RATE", default="60/min")
 # Loopback-only ICE for tests and development on one machine: the relay (and test clients)
 # offer 127.0.0.1 as their only host candidate. Never enable it in production.
 LIVESHOP_ICE_LOOPBACK = env.bool("LIVESHOP_ICE_LOOPBACK", default=False)

@@ -13,9 +13,11 @@ import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from liveshop import ratelimit
 from liveshop.errors import DomainError
 from liveshop.tenancy.access import access_merchant
 from liveshop.tenancy.scope import tenant_scope
@@ -76,6 +78,15 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
     # --- SignallingMixin ---
 
     async def media_grant(self, role: str) -> MediaGrant:
+        # Beyond the per-socket budget: many sockets from one viewer must not fill a relay.
+        who = f"user:{self.user.pk}" if self.user is not None else f"ip:{self._client_ip()}"
+        if not await database_sync_to_async(ratelimit.hit)(
+            ratelimit.rate_parse(settings.LIVESHOP_MEDIA_OFFER_RATE),
+            "media-offer",
+            str(self.merchant.pk),
+            who,
+        ):
+            raise FrameError("rate_limited", "Too many video connections; wait a minute.")
         try:
             room, identity = await self._grant(role)
         except MediaRefused as exc:
@@ -96,6 +107,10 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
             # Our own media reached the relay: that is when the show starts.
             await self._go_live()
         return frame
+
+    def _client_ip(self) -> str:
+        client = self.scope.get("client") or ("unknown", 0)
+        return str(client[0])
 
     # --- database ---
 

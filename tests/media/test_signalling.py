@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.test import override_settings
 
 from liveshop.accounts.services import token_issue
 from liveshop.tenancy.scope import tenant_scope
@@ -344,3 +345,16 @@ async def test_offers_are_rate_limited_then_the_abuser_is_closed(room):
         for _ in range(30):
             await sock.send({"type": "offer", "role": "subscribe", "sdp": "nonsense"})
         assert await sock.closed() == 4429
+
+
+@override_settings(LIVESHOP_MEDIA_OFFER_RATE="3/min")
+async def test_offers_are_limited_per_viewer_across_sockets(room):
+    async with media_stack() as stack:
+        codes = []
+        for _ in range(4):  # a fresh socket each time: the per-socket budget is not the limit
+            sock = await stack.socket("acme", "launch")
+            viewer = WsViewer(sock)
+            stack.closing.append(viewer)
+            codes.append((await viewer.start())["type"])
+        assert codes[:3] == ["answer"] * 3
+        assert codes[3] == "error" and sock.of_type("error")[-1]["code"] == "rate_limited"
