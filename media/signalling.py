@@ -257,7 +257,9 @@ class Signalling:
         except RelayError as exc:
             raise _refusal(exc) from exc
         if self.closed:  # the socket went while the relay answered: undo
-            with contextlib.suppress(RelayError):
+            if events is not self._events:
+                events.close()
+            with contextlib.suppress(RelayError, OSError):
                 await client.leave(session=self.session, peer=self.peer, reason="disconnect")
             raise SignallingError("closed", "The connection is closing.")
         if self._events is not events:
