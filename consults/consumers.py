@@ -11,7 +11,9 @@ After `auth.ok` the server sends `consult.state` (a snapshot: status, parties, c
 pushed products, the cart, consent), then live frames: `queue {position, eta_s}` while
 waiting, `consult.accepted {agent}`, `chat.message`, `product.pushed {product}`,
 `cart.updated {order}`, `recording.consent {…, granted, recording}`, `media.state` (a
-party's camera/mic), `consult.ended {reason}` (then the socket closes with 1000).
+party's camera/mic), `consult.ended {reason}` (then the socket closes with 1000); and the
+signalling frames of media/signalling.py (`answer`, `offer`, `state`, `closed`,
+`publisher.*`), each naming the `party` behind a relay identity.
 
 Client frames: `chat.send {text, nonce}` (shopper: also while waiting), `product.push
 {product, nonce}` (agent), `recording.consent {granted}` (either party), `media.state
@@ -36,15 +38,26 @@ from django.http import Http404
 from liveshop import ratelimit
 from liveshop.errors import DomainError
 from liveshop.ws import Close, FrameError, TenantConsumer
+from media.ice import ice_servers
+from media.relay.registry import RelayPool, relay_pool
+from media.signalling import MediaGrant, SignallingMixin
 
 from . import events, services
-from .media_link import MediaLink, SignallingError, session_key
 from .models import OPEN_STATUSES, QUEUED_STATUSES, ConsultStatus
 
 log = logging.getLogger("liveshop.consults.ws")
 
 AUTH_TIMEOUT_S = 10.0
 VIDEO_STATES = ("camera", "screen", "off")
+
+# The relay pool consult sockets signal through (tests point it at an in-process relay).
+pool_factory: Any = relay_pool
+
+
+def session_key(merchant_id: int, consult_id: int) -> str:
+    """The consult's relay session (profile `consult`: the two parties publish, up to three
+    viewers: the parties and a silent supervisor). Built server-side, never from a frame."""
+    return f"consult:{merchant_id}:{consult_id}"
 
 
 def _conf(name: str) -> Any:
@@ -111,7 +124,10 @@ def _redeem(merchant_id: int, public_id: str, raw: str) -> dict[str, Any] | None
         }
 
 
-class ConsultConsumer(TenantConsumer):
+class ConsultConsumer(SignallingMixin, TenantConsumer):
+    """Signalling (offer/answer/ice/leave) is media/signalling.py's, shared with the room's
+    media socket; this consumer decides who may publish or subscribe (`media_grant`)."""
+
     accepts_token_auth = True
 
     async def on_open(self) -> None:
@@ -124,7 +140,6 @@ class ConsultConsumer(TenantConsumer):
         self.consult_id: int | None = None
         self.status = ""
         self.people: dict[int, str] = {}
-        self.media: MediaLink | None = None
         self.queued_group: str | None = None
         self._last_queue: dict[str, int] | None = None
         self._ended = False
@@ -162,7 +177,9 @@ class ConsultConsumer(TenantConsumer):
         if joined["agent_id"] is not None:
             self.people[joined["agent_id"]] = "agent"
         await self.channel_layer.group_add(events.consult_group(self.consult_id), self.channel_name)
-        await self.send_json(joined["snapshot"])
+        await self.send_json(
+            {**joined["snapshot"], "ice_servers": ice_servers(user_key=str(self.user.pk))}
+        )
         if self.party == "shopper" and self.status in QUEUED_STATUSES:
             self.queued_group = events.queue_group(self.merchant.id)
             await self.channel_layer.group_add(self.queued_group, self.channel_name)
@@ -193,15 +210,15 @@ class ConsultConsumer(TenantConsumer):
             await self.send_error("rate_limited", "Too many frames.")
             await self.close(code=Close.ABUSE)
             return
+        if self._ended:
+            raise FrameError("consult_closed", "This consult is over.")
+        if await self.media_frame(frame):  # offer / answer / ice / leave
+            return
         handler = self.HANDLERS.get(frame["type"])
         if handler is None:
             raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
-        if self._ended:
-            raise FrameError("consult_closed", "This consult is over.")
         try:
             await handler(self, frame)
-        except SignallingError as exc:
-            raise FrameError(exc.code, exc.message) from exc
         except (DomainError, ValidationError, Http404) as exc:
             code, message = _error_message(exc)
             raise FrameError(code, message) from exc
@@ -258,59 +275,54 @@ class ConsultConsumer(TenantConsumer):
             },
         )
 
-    async def _offer(self, frame: dict[str, Any]) -> None:
-        role = frame.get("role")
-        if role not in ("publish", "subscribe"):
-            raise FrameError("invalid", 'role is "publish" or "subscribe".')
+    # --- media (SignallingMixin) ----------------------------------------------------------
+
+    async def media_grant(self, role: str) -> MediaGrant:
         if role not in self.grants:
-            raise FrameError("forbidden", f"Your join token does not grant {role}.")
+            raise FrameError(
+                "publish_forbidden", f"Your part in this consult does not grant {role}."
+            )
         if self.status != ConsultStatus.ACTIVE:
             raise FrameError("not_in_call", "The call starts when an agent accepts.")
-        await self._link().offer(role=role, sdp=frame.get("sdp"))
+        assert self.consult_id is not None and self.user is not None
+        # A party publishes and subscribes as itself (and so never receives its own feeds); a
+        # supervisor subscribes as nobody and receives both parties.
+        identity = None if self.party == "supervisor" else f"user:{self.user.pk}"
+        return MediaGrant(
+            session=session_key(self.merchant.id, self.consult_id),
+            profile="consult",
+            identity=identity,
+        )
 
-    async def _answer(self, frame: dict[str, Any]) -> None:
-        if self.media is None:
-            raise FrameError("no_pending_offer", "There is no offer to answer.")
-        await self.media.answer(sdp=frame.get("sdp"))
+    def media_pool(self) -> RelayPool:
+        pool: RelayPool = pool_factory()
+        return pool
 
-    async def _ice(self, frame: dict[str, Any]) -> None:
-        if self.media is None:
-            raise FrameError("no_session", "Send an offer first.")
-        await self.media.ice(frame)
+    async def media_event(
+        self, event: dict[str, Any], frame: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Name the party behind a relay identity (`user:<id>`), for the page's labels."""
+        identity = frame.get("identity")
+        if isinstance(identity, str):
+            frame["party"] = self._party_of(identity)
+        tracks = frame.get("tracks")
+        if isinstance(tracks, list):
+            frame["tracks"] = [{**t, "party": self._party_of(t.get("publisher"))} for t in tracks]
+        if frame.get("type") == "stats":
+            return None  # the call shows no relay statistics
+        return frame
 
-    async def _leave(self, frame: dict[str, Any]) -> None:
-        if self.media is not None:
-            media, self.media = self.media, None
-            await media.leave(reason="bye")
+    def _party_of(self, identity: Any) -> str | None:
+        if isinstance(identity, str) and identity.startswith("user:") and identity[5:].isdigit():
+            return self.people.get(int(identity[5:]))
+        return None
 
     HANDLERS = {
         "chat.send": _chat_send,
         "product.push": _product_push,
         "recording.consent": _consent,
         "media.state": _media_state,
-        "offer": _offer,
-        "answer": _answer,
-        "ice": _ice,
-        "leave": _leave,
     }
-
-    def _link(self) -> MediaLink:
-        if self.media is None:
-            assert self.consult_id is not None and self.user is not None
-            identity = None if self.party == "supervisor" else f"user:{self.user.pk}"
-            self.media = MediaLink(
-                session=session_key(self.merchant.id, self.consult_id),
-                identity=identity,
-                send=self.send_json,
-                describe=self._describe,
-            )
-        return self.media
-
-    def _describe(self, identity: str | None) -> dict[str, Any]:
-        party = None
-        if identity and identity.startswith("user:") and identity[5:].isdigit():
-            party = self.people.get(int(identity[5:]))
-        return {"party": party}
 
     async def _consult(self) -> Any:
         from .models import Consult
@@ -346,7 +358,10 @@ class ConsultConsumer(TenantConsumer):
         if kind == "consult.ended":
             self._ended = True
             self.status = ConsultStatus.ENDED
-            await self._teardown(reason="bye")
+            await self._teardown()
+            if self.media is not None:
+                with contextlib.suppress(Exception):
+                    await self.media.leave(reason="bye")
             await self.close(code=1000)
 
     async def consult_queue(self, message: dict[str, Any]) -> None:
@@ -368,24 +383,24 @@ class ConsultConsumer(TenantConsumer):
 
     # --- closing -----------------------------------------------------------------------------
 
-    async def _teardown(self, *, reason: str) -> None:
+    async def _teardown(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
-        if self.media is not None:
-            media, self.media = self.media, None
-            await media.leave(reason=reason)
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "_auth_timer"):
+            await super().disconnect(code)
             return  # refused before on_open (unknown merchant, Origin)
         self._auth_timer.cancel()
-        # Closing without `leave`: the relay keeps the party's feeds "away" for its grace
-        # period, so a reconnect (new token, new socket) resumes the call.
-        await self._teardown(reason="bye" if self._ended else "disconnect")
+        await self._teardown()
         if self.consult_id is not None:
             await self.channel_layer.group_discard(
                 events.consult_group(self.consult_id), self.channel_name
             )
         if self.queued_group is not None:
             await self.channel_layer.group_discard(self.queued_group, self.channel_name)
+        # The mixin leaves the relay: after a `leave` or the end nothing is left; closing
+        # without one keeps the party's feeds "away" for the relay's grace period, so a
+        # reconnect (new token, new socket) resumes the call.
+        await super().disconnect(code)

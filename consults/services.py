@@ -1225,7 +1225,7 @@ def booking_start(*, merchant: Merchant, shopper: Any, booking: Booking) -> Requ
     if now < booking.starts_at - timedelta(minutes=5) or now > booking.ends_at:
         raise Conflict(_("Join from five minutes before your slot until its end."), code="not_now")
     with _merchant_scope(merchant, shopper):
-        room = booking.room.slug if booking.room_id else None
+        room = booking.room.slug if booking.room is not None else None
     return consult_request(
         merchant=merchant,
         shopper=shopper,

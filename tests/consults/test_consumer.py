@@ -374,7 +374,7 @@ async def test_a_supervisor_listens_silently(merchant, shopper, agent, owner):
     await boss.send({"type": "chat.send", "text": "I am here"})
     assert (await boss.expect("error"))["code"] == "forbidden"
     await boss.send({"type": "offer", "role": "publish", "sdp": "v=0\r\n"})
-    assert (await boss.expect("error"))["code"] == "forbidden"
+    assert (await boss.expect("error"))["code"] == "publish_forbidden"
     for party in (s, a, boss):
         await party.close()
 
@@ -393,9 +393,10 @@ async def test_signalling_needs_the_call_and_valid_sdp(merchant, shopper, agent)
     for frame, code in (
         ({"type": "offer", "role": "publish", "sdp": "hello"}, "sdp_invalid"),
         ({"type": "offer", "role": "publish", "sdp": 5}, "sdp_invalid"),
-        ({"type": "offer", "role": "broadcast", "sdp": "v=0"}, "invalid"),
-        ({"type": "answer", "sdp": "v=0"}, "no_pending_offer"),
-        ({"type": "ice", "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}, "no_session"),
+        ({"type": "offer", "role": "broadcast", "sdp": "v=0\r\n"}, "bad_frame"),
+        ({"type": "answer", "sdp": "v=0\r\n"}, "no_connection"),
+        ({"type": "ice", "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}, "no_connection"),
+        ({"type": "ice", "candidate": "not a candidate"}, "ice_invalid"),
     ):
         await s.send(frame)
         assert (await s.expect("error"))["code"] == code, frame
@@ -418,13 +419,13 @@ def relay(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 async def test_both_parties_see_each_other_through_the_relay(merchant, shopper, agent, relay):
     from aiortc import RTCSessionDescription
 
-    from consults import media_link
+    from consults import consumers as consult_consumers
     from media.relay.registry import LocalDirectory, RelayPool
     from tests.media.clients import SilentishAudio, SyntheticVideo, luma, new_pc, relay_harness
 
     async with relay_harness() as h:
         pool = RelayPool(LocalDirectory(h.address))
-        relay.setattr(media_link, "pool_factory", lambda: pool)
+        relay.setattr(consult_consumers, "pool_factory", lambda: pool)
         _consult, s, a = await in_call(merchant, shopper, agent)
         peers: list[Any] = []
         readers: list[asyncio.Future[Any]] = []
@@ -486,7 +487,7 @@ async def test_both_parties_see_each_other_through_the_relay(merchant, shopper, 
         assert elapsed < 10
         # a party's `leave` ends their legs; the relay's session stays for the other
         await s.send({"type": "leave"})
-        await a.expect("media.publisher", event="left", timeout=10, party="shopper")
+        await a.expect("publisher.left", timeout=10, party="shopper")
         for reader in readers:
             reader.cancel()
         for pc in peers:

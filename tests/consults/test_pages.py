@@ -47,7 +47,9 @@ class TestDashboard:
         client.force_login(host)
         assert b'href="/dashboard/acme/consults/"' not in client.get("/dashboard/acme/").content
 
-    def test_history_and_detail(self, client, merchant, call, online_agent, agent2, owner, outsider):
+    def test_history_and_detail(
+        self, client, merchant, call, online_agent, agent2, owner, outsider
+    ):
         services.chat_post(consult=call, user=online_agent, party="agent", text="Welcome!")
         client.force_login(online_agent)
         history = client.get(D + "history/")
@@ -72,7 +74,9 @@ class TestDashboard:
         client.force_login(owner)
         page = client.get(D + "analytics/?days=30")
         assert page.status_code == 200
-        assert b'data-test="agent-row"' in page.content and online_agent.email.encode() in page.content
+        assert (
+            b'data-test="agent-row"' in page.content and online_agent.email.encode() in page.content
+        )
         assert client.get(D + "analytics/?days=abc").status_code == 200
         client.force_login(online_agent)
         assert client.get(D + "analytics/").status_code == 403
@@ -81,20 +85,28 @@ class TestDashboard:
         client.force_login(agent)
         assert client.get(D + "availability/").status_code == 200
         tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
-        added = client.post(D + "availability/", {"date": tomorrow, "start": "09:00", "end": "11:00"})
+        added = client.post(
+            D + "availability/", {"date": tomorrow, "start": "09:00", "end": "11:00"}
+        )
         assert added.status_code == 302
         with tenant_scope(merchant.id):
             window = AvailabilityWindow.objects.get(agent=agent)
         assert window.ends_at - window.starts_at == timedelta(hours=2)
-        bad = client.post(D + "availability/", {"date": tomorrow, "start": "11:00", "end": "09:00"}, follow=True)
+        bad = client.post(
+            D + "availability/", {"date": tomorrow, "start": "11:00", "end": "09:00"}, follow=True
+        )
         assert b"End after the start" in bad.content
-        garbage = client.post(D + "availability/", {"date": "never", "start": "x", "end": "y"}, follow=True)
+        garbage = client.post(
+            D + "availability/", {"date": "never", "start": "x", "end": "y"}, follow=True
+        )
         assert garbage.status_code == 200
         client.post(D + "availability/", {"action": "delete", "window": window.pk})
         with tenant_scope(merchant.id):
             assert not AvailabilityWindow.objects.filter(agent=agent).exists()
 
-    def test_supervise_and_delete_recordings(self, client, merchant, call, shopper, online_agent, owner):
+    def test_supervise_and_delete_recordings(
+        self, client, merchant, call, shopper, online_agent, owner
+    ):
         client.force_login(online_agent)
         assert client.get(f"{D}{call.public_id}/supervise/").status_code == 403
         client.force_login(owner)
@@ -126,7 +138,9 @@ class TestDashboard:
 
 
 class TestStorefront:
-    def test_call_page_is_its_shoppers_only(self, client, merchant, shopper, online_agent, outsider):
+    def test_call_page_is_its_shoppers_only(
+        self, client, merchant, shopper, online_agent, outsider
+    ):
         consult = ask(merchant, shopper)
         url = f"/s/acme/consults/{consult.public_id}/"
         assert client.get(url).status_code == 302  # log in first

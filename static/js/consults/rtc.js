@@ -208,7 +208,7 @@
             .then(function () { self.send({type: "answer", sdp: sub.localDescription.sdp}); });
         }).catch(function (e) { self.status("Renegotiation failed: " + e, "error"); });
         break;
-      case "media.closed":
+      case "closed":
         // The relay dropped a leg (e.g. a failed connection): make a new one.
         if (this.inCall && this.wantMedia && !this.ended) {
           setTimeout(function () { if (frame.role === "publish") self.publish(); else self.subscribe(); }, 500);
