@@ -338,6 +338,8 @@ def orders_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The sandbox checkout returns here; in a consult call both are framed by the same origin.
+@xframe_options_sameorigin
 @storefront_view
 @shopper_required
 def order_page(request: HttpRequest, order_id: int) -> HttpResponse:

@@ -174,3 +174,25 @@ class TestStorefront:
         assert b"data-consult-ask" in page.content
         assert f'data-product="{product.pk}"'.encode() in page.content
         assert b"js/consults/ask.js" in page.content
+
+
+def test_checkout_pages_may_be_framed_by_the_same_origin_only(
+    client, merchant, shopper, online_agent, product
+):
+    """The call page shows the sandbox checkout (and the order page it returns to) in an
+    overlay: same-origin framing is allowed, other origins are not."""
+    from commerce import services as commerce
+
+    order = commerce.order_place(
+        merchant=merchant,
+        shopper=shopper,
+        lines=[{"product": product.pk, "quantity": 1}],
+        idempotency_key="frame-1",
+    ).order
+    payment = commerce.payment_start(
+        merchant=merchant, shopper=shopper, order=order, base_url="http://testserver/"
+    ).payment
+    client.force_login(shopper)
+    assert client.get(f"/sandbox/pay/{payment.external_id}/")["X-Frame-Options"] == "SAMEORIGIN"
+    assert client.get(f"/s/acme/orders/{order.pk}/")["X-Frame-Options"] == "SAMEORIGIN"
+    assert client.get("/s/acme/orders/")["X-Frame-Options"] == "DENY"

@@ -170,6 +170,7 @@
         break;
       case "consult.state":
         this.party = frame.you.party;
+        if (frame.ice_servers) this.o.iceServers = frame.ice_servers;  // STUN/TURN for this user
         if (frame.consult.status === "active") {
           this.inCall = true;
           if (this.wantMedia) this.startPeers();
