@@ -35,7 +35,7 @@ def wait_frames_increasing(page: Any, minimum: int = 10, timeout: float = 20.0) 
 
 
 def a_product_id(base_url: str) -> int:
-    with urllib.request.urlopen(f"{base_url}/api/v1/s/demo/products?page_size=50") as response:  # noqa: S310
+    with urllib.request.urlopen(f"{base_url}/api/v1/s/demo/products?page_size=50") as response:
         products = json.load(response)["results"]
     for product in products:
         variants = [v for v in product["variants"] if v["is_active"] and v["stock"] >= 2]
@@ -49,6 +49,18 @@ def test_a_consult_from_ask_to_paid_cart_and_rating(browser, login, base_url):
     shopper_ctx = browser.new_context()
     agent = agent_ctx.new_page()
     shopper = shopper_ctx.new_page()
+    log: list[str] = []
+    for name, page in (("agent", agent), ("shopper", shopper)):
+        page.on("console", lambda m, n=name: log.append(f"{n} console {m.type}: {m.text}"))
+        page.on("pageerror", lambda e, n=name: log.append(f"{n} pageerror: {e}"))
+        page.on(
+            "response",
+            lambda r, n=name: (
+                log.append(f"{n} {r.status} {r.request.method} {r.url}")
+                if r.status >= 400
+                else None
+            ),
+        )
     try:
         # the agent goes online in the console
         login(agent, "agent@demo.test", "/dashboard/demo/consults/")
@@ -64,7 +76,9 @@ def test_a_consult_from_ask_to_paid_cart_and_rating(browser, login, base_url):
         shopper.click('[data-test="consult-ask-button"]')
         shopper.wait_for_url("**/s/demo/consults/*/")
         shopper.wait_for_selector('[data-test="consult-waiting"]', state="visible")
-        shopper.wait_for_function("document.getElementById('consult-call').dataset.position === '1'")
+        shopper.wait_for_function(
+            "document.getElementById('consult-call').dataset.position === '1'"
+        )
 
         # the agent accepts the offer; both see and hear each other
         agent.wait_for_selector('[data-test="queue-row"]')
@@ -131,6 +145,9 @@ def test_a_consult_from_ask_to_paid_cart_and_rating(browser, login, base_url):
         agent.wait_for_selector('[data-test="consult-outcome"]')
         assert agent.inner_text('[data-test="consult-rating"]').startswith("5★")
         assert agent.inner_text('[data-test="consult-outcome"]').strip() == "Order"
+    except Exception:
+        print("\n".join(log[-60:]))  # what the pages said, for the failure report
+        raise
     finally:
         agent_ctx.close()
         shopper_ctx.close()
