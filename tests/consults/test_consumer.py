@@ -495,3 +495,22 @@ async def test_both_parties_see_each_other_through_the_relay(merchant, shopper, 
         await s.close()
         await a.close()
         await pool.close()
+
+
+async def test_a_reconnect_within_the_grace_keeps_the_call(merchant, shopper, agent):
+    consult, s, a = await in_call(merchant, shopper, agent)
+    await s.close()  # the shopper's network drops
+    token = await db(services.shopper_join_token)(
+        merchant=merchant, shopper=shopper, consult=consult
+    )
+    back = await open_socket(consult.public_id)
+    await back.send({"type": "auth", "token": token.token})
+    assert (await back.next())["type"] == "auth.ok"
+    state = await back.next()
+    assert state["consult"]["status"] == "active"
+    assert state["consult"]["agent"]["id"] == agent.pk
+    await a.send({"type": "chat.send", "text": "Welcome back"})
+    assert (await back.expect("chat.message"))["text"] == "Welcome back"
+    assert (await db(reload)(consult)).status == "active"
+    await back.close()
+    await a.close()
