@@ -9,6 +9,7 @@ not provide them, so the queue and the console work either way.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from django.apps import apps
@@ -67,5 +68,7 @@ def recent_chat(room: Any, user_id: int, limit: int = RECENT_CHAT) -> list[dict[
         if text is None:
             text = getattr(row, "text", "")
         created = getattr(row, "created_at", None) or getattr(row, "ts", None)
+        if isinstance(created, int):  # the room engine stamps events in epoch milliseconds
+            created = datetime.fromtimestamp(created / 1000, tz=UTC)
         out.append({"text": str(text)[:500], "at": created})
     return out
