@@ -529,6 +529,7 @@ def storefront_options(*, merchant: Merchant) -> dict[str, Any]:
     online = [p for p in present if p.status == AgentStatus.ONLINE]
     return {
         "agents_online": len(online),
+        "accepting": bool(present),  # busy agents queue requests too
         "topics": topics,
         "languages": languages or [merchant.locale],
         "languages_online": sorted({lang for p in online for lang in (p.languages or [])}),

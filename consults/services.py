@@ -417,8 +417,8 @@ def consult_request(
     booking: Booking | None = None,
 ) -> Requested:
     """Queue a shopper's request for a consult and route it. Refused with 409
-    `no_agent_online` when nobody could take it (book a slot instead) and 409 `consult_open`
-    when the shopper already has one open here (it names it)."""
+    `no_agent_online` when no agent is online or busy (book a slot instead) and 409
+    `consult_open` when the shopper already has one open here (it names it)."""
     topic = tag_clean(topic)
     language = language_clean(language, merchant)
     question = _text(question, "question", MAX_QUESTION)
@@ -438,7 +438,8 @@ def consult_request(
                 code="consult_open",
                 consult=existing.public_id,
             )
-        if not selectors.agents_online(merchant=merchant).exists():
+        # Busy agents are at work and will take new requests when they free up: queue then.
+        if not selectors.agents_present(merchant=merchant).exists():
             raise Conflict(
                 _("No one is online to take a video call right now. Book a time instead."),
                 code="no_agent_online",

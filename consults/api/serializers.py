@@ -432,6 +432,7 @@ class StaffBookingOut(BookingOut):
 
 class OptionsOut(serializers.Serializer):
     agents_online = serializers.IntegerField()
+    accepting = serializers.BooleanField(help_text="Requests are taken (agents online or busy)")
     topics = serializers.ListField(child=serializers.CharField())
     languages = serializers.ListField(child=serializers.CharField())
     languages_online = serializers.ListField(child=serializers.CharField())

@@ -168,6 +168,7 @@ class TestOptionsAndBookings:
         anonymous = api().get(f"{S}/options")
         assert anonymous.status_code == 200
         assert anonymous.json()["agents_online"] == 1 and anonymous.json()["signed_in"] is False
+        assert anonymous.json()["accepting"] is True
         consult = ask(merchant, shopper)
         mine = api(shopper).get(f"{S}/options").json()
         assert mine["open_consult"] == consult.public_id and mine["signed_in"] is True

@@ -153,6 +153,14 @@ def test_a_language_nobody_present_speaks_goes_to_anyone(merchant, online_agent)
     assert reload(consult).offered_to_id == online_agent.pk
 
 
+def test_busy_agents_still_queue_requests(merchant, shopper, agent):
+    services.agent_presence_set(actor=actor_of(agent, merchant), status="busy")
+    consult = ask(merchant, shopper)
+    assert reload(consult).status == ConsultStatus.WAITING
+    go_online(agent, merchant)
+    assert reload(consult).offered_to_id == agent.pk
+
+
 def test_a_busy_speaker_is_waited_for(merchant, agent, agent2):
     go_online(agent, merchant, languages=["en"])
     services.agent_presence_set(

@@ -102,7 +102,7 @@
       field("online").textContent = options.agents_online > 0 ? "● " + options.agents_online : "";
       field("online").className = "badge " + (options.agents_online > 0 ? "badge-ok" : "");
       form.hidden = false;
-      if (options.agents_online > 0) {
+      if (options.accepting) {
         field("hint").textContent = d.tOnline;
       } else {
         field("hint").textContent = d.tOffline;
