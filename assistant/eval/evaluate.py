@@ -105,6 +105,8 @@ def allowed_numbers(answer: Answer, snapshot: CatalogSnapshot, room: RoomContext
         add_text(format_money(p.price, p.currency))
         for v in p.variants:
             allowed.add(str(v.stock))
+            if v.price is not None:
+                add_text(format_money(v.price, p.currency))
             add_text(v.size)
             add_text(v.color)
         for sale in room.flash_sales:
