@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "commerce",
     "rooms",
     "media",
+    "assistant",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +166,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "commerce.purge_idempotency_keys",
         "schedule": 3600.0,
     },
+    # Virtual hosts move to their next timeline entry when due (assistant/virtual_host.py).
+    "assistant-virtual-hosts": {"task": "assistant.virtual_hosts_advance", "schedule": 1.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------
@@ -370,3 +373,13 @@ LIVESHOP_IDEMPOTENCY_TTL = timedelta(hours=env.int("LIVESHOP_IDEMPOTENCY_TTL_H",
 # configured secret one is derived from SECRET_KEY, so nothing secret lives in the repo.
 LIVESHOP_SANDBOX_WEBHOOK_SECRET = env.str("LIVESHOP_SANDBOX_WEBHOOK_SECRET", default="")
 LIVESHOP_WEBHOOK_TOLERANCE_S = 300
+
+# --- Shopping assistant (assistant/README.md) --------------------------------------------
+# Per room, the assistant answers at most ROOM_RATE questions and each viewer gets at most
+# USER_RATE answers (rates as "N/period", e.g. 20/10s); the same question in a room within
+# DEDUP_S seconds is answered once. Room settings are cached per process for SETTINGS_TTL_S.
+# Optional providers (off by default): LIVESHOP_ASSISTANT_EMBEDDINGS, LIVESHOP_ASSISTANT_LLM_*.
+LIVESHOP_ASSISTANT_ROOM_RATE = env.str("LIVESHOP_ASSISTANT_ROOM_RATE", default="20/10s")
+LIVESHOP_ASSISTANT_USER_RATE = env.str("LIVESHOP_ASSISTANT_USER_RATE", default="4/30s")
+LIVESHOP_ASSISTANT_DEDUP_S = env.int("LIVESHOP_ASSISTANT_DEDUP_S", default=20)
+LIVESHOP_ASSISTANT_SETTINGS_TTL_S = env.float("LIVESHOP_ASSISTANT_SETTINGS_TTL_S", default=5.0)

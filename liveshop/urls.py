@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from assistant import urls as assistant_urls
 from commerce import urls as commerce_urls
 from liveshop import views
 from liveshop.accounts import api as accounts_api
@@ -16,12 +17,14 @@ api_v1 = [
     *tenancy_urls.api_urlpatterns,
     *commerce_urls.api_urlpatterns,
     *rooms_urls.api_urlpatterns,
+    *assistant_urls.api_urlpatterns,
 ]
 
 dashboard_urlpatterns = [
     *tenancy_urls.dashboard_urlpatterns,
     *commerce_urls.dashboard_urlpatterns,
     *rooms_urls.dashboard_urlpatterns,
+    *assistant_urls.dashboard_urlpatterns,
 ]
 
 urlpatterns = [
@@ -36,7 +39,11 @@ urlpatterns = [
         "s/",
         include(
             (
-                [*commerce_urls.storefront_urlpatterns, *rooms_urls.storefront_urlpatterns],
+                [
+                    *commerce_urls.storefront_urlpatterns,
+                    *rooms_urls.storefront_urlpatterns,
+                    *assistant_urls.storefront_urlpatterns,
+                ],
                 "storefront",
             )
         ),

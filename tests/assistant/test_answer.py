@@ -123,8 +123,7 @@ class TestFactsComeFromTheSnapshot:
         priced = dataclasses.replace(
             tee,
             variants=tuple(
-                dataclasses.replace(v, price=2500 if v.size == "XL" else None)
-                for v in tee.variants
+                dataclasses.replace(v, price=2500 if v.size == "XL" else None) for v in tee.variants
             ),
         )
         later = dataclasses.replace(demo, products=(priced, *demo.products[1:]))
