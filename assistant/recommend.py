@@ -174,10 +174,14 @@ def watch_sessions(*, merchant: Merchant, since: datetime) -> list[ViewSession]:
 def lineup_scores(*, merchant: Merchant, seeds: Sequence[int], room: Room | None) -> dict:
     scores: dict[int, float] = defaultdict(float)
     if room is not None:
-        for pid in RoomProduct.objects.filter(merchant=merchant, room=room).values_list(
-            "product_id", flat=True
-        ):
-            scores[pid] += WEIGHTS["room"]
+        lineup = list(
+            RoomProduct.objects.filter(merchant=merchant, room=room)
+            .order_by("position", "id")
+            .values_list("product_id", flat=True)
+        )
+        for position, pid in enumerate(lineup):
+            # The host's order breaks ties: earlier in the line-up, a little higher.
+            scores[pid] += WEIGHTS["room"] * (1 - 0.5 * position / len(lineup))
     shared_rooms = (
         RoomProduct.objects.filter(merchant=merchant, product_id__in=seeds)
         .values_list("room_id", flat=True)

@@ -133,7 +133,8 @@ def _show_values(data: Mapping[str, Any], show: VirtualShow | None) -> dict[str,
 
 def show_save(*, actor: Actor, room: Room, data: Mapping[str, Any]) -> VirtualShow:
     """Schedule (or change) the virtual host of a room. A new show turns the room's
-    assistant on: answering chat is half of what a virtual host does."""
+    assistant on (it can be switched off again): answering chat is half of what a virtual
+    host does."""
     actor.require(Perm.MANAGE_ASSISTANT)
     with actor_scope(actor):
         show = (
@@ -144,7 +145,7 @@ def show_save(*, actor: Actor, room: Room, data: Mapping[str, Any]) -> VirtualSh
         values = _show_values(data, show)
         if show is None:
             show = VirtualShow.objects.create(merchant=actor.merchant, room=room, **values)
-            RoomAssistant.objects.get_or_create(
+            RoomAssistant.objects.update_or_create(
                 merchant=actor.merchant, room=room, defaults={"enabled": True}
             )
             selectors.room_settings_forget(room.pk)

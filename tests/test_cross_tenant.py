@@ -83,9 +83,51 @@ def _order(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
 def _room_slug(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
     from rooms.services import room_create
 
-    return room_create(
-        actor=_actor(merchant, owner), data={"slug": f"sweep-{merchant.slug}", "title": "Sweep"}
-    ).slug
+    if "room" not in made:
+        made["room"] = room_create(
+            actor=_actor(merchant, owner), data={"slug": f"sweep-{merchant.slug}", "title": "Sweep"}
+        )
+    return str(made["room"].slug)
+
+
+def _question(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from assistant.models import Handoff, Question
+
+    if "question" not in made:
+        _room_slug(merchant, owner, made)
+        with tenant_scope(merchant.id):
+            made["question"] = Question.objects.create(
+                merchant=merchant,
+                room=made["room"],
+                seq=1,
+                text="where is my order?",
+                lang="en",
+                status="unanswered",
+                reason="order",
+            )
+            made["handoff"] = Handoff.objects.create(
+                merchant=merchant,
+                question=made["question"],
+                room=made["room"],
+                reason="order",
+                lang="en",
+            )
+    return str(made["question"].pk)
+
+
+def _handoff(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    _question(merchant, owner, made)
+    return str(made["handoff"].pk)
+
+
+def _faq(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from assistant.services import faq_create
+
+    return str(
+        faq_create(
+            actor=_actor(merchant, owner), data={"topic": "shipping", "answer": "We ship."}
+        ).pk
+    )
 
 
 # path parameter name → makes one object of that kind in a merchant, returns its URL value.
@@ -97,6 +139,9 @@ MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "variant_id": _variant,
     "order_id": _order,
     "slug": _room_slug,
+    "question_id": _question,
+    "handoff_id": _handoff,
+    "faq_id": _faq,
 }
 
 

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from commerce.api.serializers import ProductOut
+from commerce.models import Product
 from liveshop.api.views import MerchantAPIView, StorefrontAPIView
 from liveshop.tenancy.permissions import Perm
 from rooms import selectors as room_selectors
@@ -293,6 +294,7 @@ class RecommendationsView(StorefrontAPIView):
     products (or shown in the same room), best first."""
 
     serializer_class = ProductOut
+    queryset = Product.objects.none()  # for the OpenAPI schema
 
     @extend_schema(responses=ProductOut(many=True), parameters=RECOMMENDATION_PARAMS)
     def get(self, request: Request, m: str) -> Response:
@@ -305,8 +307,11 @@ class RecommendationsView(StorefrontAPIView):
         products = recommend.recommend(
             merchant=self.merchant, seeds=seeds, room=room, limit=int(raw_limit)
         )
-        results = ProductOut(products, many=True, context={"merchant": self.merchant}).data
-        return Response({"count": len(results), "next": None, "previous": None, "results": results})
+        # A ranked list, at most MAX_LIMIT long: one page in the contract's list shape.
+        page: Any = self.paginate_queryset(products)  # type: ignore[arg-type]
+        return self.get_paginated_response(
+            ProductOut(page, many=True, context={"merchant": self.merchant}).data
+        )
 
 
 class ReplayStateView(StorefrontAPIView):
