@@ -225,10 +225,9 @@ def catalog_load(*, merchant: Merchant) -> Catalog:
 
 
 def pinned_product_id(*, room: Room) -> int | None:
-    """The product pinned in the room now. A running virtual host pins its timeline entry.
-
-    Integration point: the host's own pins are kept by the live-selling work in rooms/ and
-    read here once that model exists."""
+    """The product pinned in the room now: a running virtual host's timeline entry, else
+    the host's pin (`Room.pinned_product`, kept by the live-selling work in rooms/; read
+    by attribute so this works before and after that field lands)."""
     show = VirtualShow.objects.filter(merchant_id=room.merchant_id, room=room).first()
     if show is not None and show.running:
         # `position` indexes the timeline in order (entry positions may have gaps).
@@ -238,7 +237,8 @@ def pinned_product_id(*, room: Room) -> int | None:
             .values_list("product_id", flat=True)[show.position : show.position + 1]
         )
         return next(iter(current), None)
-    return None
+    pinned = getattr(room, "pinned_product_id", None)
+    return pinned if isinstance(pinned, int) else None
 
 
 def flash_sales(*, room: Room) -> tuple[FlashSale, ...]:

@@ -8,7 +8,8 @@ Signals, strongest first:
 * co-viewing — viewers who watched while a seed was shown and while another product was:
   watch sessions (the room engine's `WatchRecord` start/stop records, persisted by the rooms
   app) crossed with what each room showed (its pins over time, else its line-up). Same
-  cosine score. `coview_scores` is pure; `watch_sessions` reads the persisted sessions;
+  cosine score. `coview_scores` is pure; `watch_sessions` and `shown_intervals` read what
+  the rooms app persists (`WatchSession`, `RoomEvent`) and yield nothing until it does;
 * cold start — products that share a room line-up with a seed (the room's own line-up
   first), then products of a seed's category.
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
@@ -35,6 +37,8 @@ from liveshop.tenancy.models import Merchant
 from rooms.models import Room, RoomProduct
 
 WINDOW_DAYS = 180
+VIEW_WINDOW_DAYS = 30
+MAX_SESSIONS = 20_000
 MAX_ORDERS = 5_000
 MAX_SEEDS = 20
 MAX_LIMIT = 24
@@ -160,12 +164,65 @@ def coview_scores(baskets: Mapping[str, set[int]], seeds: Sequence[int]) -> dict
     return {pid: n / math.sqrt(seed_viewers * viewers_of[pid]) for pid, n in co.items()}
 
 
-def watch_sessions(*, merchant: Merchant, since: datetime) -> list[ViewSession]:
-    """Persisted watch sessions of the merchant's rooms since `since`.
+def _rooms_model(name: str) -> Any:
+    """A model of the rooms app's live-selling work, or None where it has not landed."""
+    try:
+        return apps.get_model("rooms", name)
+    except LookupError:
+        return None
 
-    Integration point: the rooms app persists the engine's WatchRecords (a Django
-    WatchSink); until that model exists there are no sessions and co-viewing adds nothing."""
-    return []
+
+def watch_sessions(*, merchant: Merchant, since: datetime) -> list[ViewSession]:
+    """Watch sessions of the merchant's rooms since `since`, from the rooms app's persisted
+    `WatchSession`s (the engine's WatchRecords); none where that model does not exist."""
+    model = _rooms_model("WatchSession")
+    if model is None:
+        return []
+    rows = (
+        model.objects.filter(merchant=merchant, started_at__gte=since)
+        .order_by("-id")
+        .values_list("room_id", "viewer", "started_at", "ended_at", "seen_at")[:MAX_SESSIONS]
+    )
+    return [
+        ViewSession(str(room_id), viewer, start.timestamp(), (end or seen).timestamp())
+        for room_id, viewer, start, end, seen in rows
+        if (end or seen) is not None
+    ]
+
+
+def shown_intervals(*, merchant: Merchant, since: datetime) -> list[ShownInterval]:
+    """What each room showed when: its `product.pinned` events until the next pin or unpin
+    (the rooms app's persisted `RoomEvent`s); none where that model does not exist."""
+    model = _rooms_model("RoomEvent")
+    if model is None:
+        return []
+    rows = (
+        model.objects.filter(
+            merchant=merchant,
+            type__in=("product.pinned", "product.unpinned"),
+            ts__gte=int(since.timestamp() * 1000),
+        )
+        .order_by("room_id", "seq")
+        .values_list("room_id", "ts", "type", "data")[:MAX_SESSIONS]
+    )
+    intervals: list[ShownInterval] = []
+    current: dict[str, tuple[int, float]] = {}
+    end_of_data = timezone.now().timestamp()
+    for room_id, ts, kind, data in rows:
+        room = str(room_id)
+        at = ts / 1000
+        if room in current:
+            product, start = current.pop(room)
+            intervals.append(ShownInterval(room, product, start, at))
+        product_data = (data or {}).get("product") if kind == "product.pinned" else None
+        pid = product_data.get("id") if isinstance(product_data, dict) else product_data
+        if isinstance(pid, int) and not isinstance(pid, bool):
+            current[room] = (pid, at)
+    intervals.extend(
+        ShownInterval(room, product, start, end_of_data)
+        for room, (product, start) in current.items()
+    )
+    return intervals
 
 
 # --- cold start ------------------------------------------------------------------------------
@@ -226,7 +283,7 @@ def _scores(*, merchant: Merchant, seeds: Sequence[int], room: Room | None) -> d
     if seeds:
         for pid, score in cobuy_scores(merchant=merchant, seeds=seeds).items():
             total[pid] += WEIGHTS["buy"] * score
-        since = timezone.now() - timedelta(days=WINDOW_DAYS)
+        since = timezone.now() - timedelta(days=VIEW_WINDOW_DAYS)
         sessions = watch_sessions(merchant=merchant, since=since)
         if sessions:
             lineups: dict[str, list[int]] = defaultdict(list)
@@ -234,7 +291,8 @@ def _scores(*, merchant: Merchant, seeds: Sequence[int], room: Room | None) -> d
                 "room_id", "product_id"
             ):
                 lineups[str(room_id)].append(pid)
-            baskets = viewed_products(sessions, lineups=lineups)
+            shown = shown_intervals(merchant=merchant, since=since)
+            baskets = viewed_products(sessions, shown=shown, lineups=lineups)
             for pid, score in coview_scores(baskets, seeds).items():
                 total[pid] += WEIGHTS["view"] * score
         for pid, score in category_scores(merchant=merchant, seeds=seeds).items():

@@ -63,6 +63,13 @@ def room_settings(*, merchant: Merchant | int, room: Room | int) -> RoomSettings
     return RoomSettings(enabled=row[0], mentions_only=row[1], name=row[2], show_stock_counts=row[3])
 
 
+def room_settings_peek(room_id: int) -> RoomSettings | None:
+    """The cached settings of a room without touching the database (None: not cached)."""
+    with _settings_lock:
+        hit = _settings_cache.get(room_id)
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
 def room_settings_cached(*, merchant_id: int, room_id: int) -> RoomSettings:
     now = time.monotonic()
     with _settings_lock:

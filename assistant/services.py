@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.core.exceptions import ValidationError
@@ -314,6 +315,23 @@ def chat_observed(*, room: Room, event: Mapping[str, Any]) -> bool:
     except Exception:
         log.exception("assistant: chat_observed failed for room %s", getattr(room, "pk", room))
         return False
+
+
+async def achat_observed(*, room: Room, event: Mapping[str, Any]) -> bool:
+    """`chat_observed` for the async chat path (the room socket, after `chat_post`): the
+    cheap part runs on the event loop — the cached room setting and detection — and only a
+    question for an assistant that is on (or a room whose setting is not cached yet) moves
+    to a thread for the database, the de-dup/limit gate and queueing."""
+    config = selectors.room_settings_peek(room.pk)
+    if config is not None:
+        text = event.get("text")
+        if not config.enabled or not isinstance(text, str):
+            return False
+        if not detect_question(
+            text, name=config.name, mentions_only=config.mentions_only
+        ).is_question:
+            return False
+    return bool(await database_sync_to_async(chat_observed)(room=room, event=event))
 
 
 # --- answering -------------------------------------------------------------------------------

@@ -272,7 +272,7 @@ def _stop(show: VirtualShow) -> None:
     show.next_at = None
     show.entry_started_at = None
     show.position = 0
-    publish(show.room_id, {"type": "product.unpinned", "replay": True})
+    publish(show.room, {"type": "product.unpinned", "replay": True})
 
 
 def _pin_event(show: VirtualShow, entry: ShowEntry, catalog: Catalog, seconds: int) -> dict:
@@ -319,7 +319,7 @@ def show_step(show: VirtualShow, now: datetime) -> bool:
     show.next_at = now + timedelta(seconds=seconds)
     show.save(update_fields=["position", "loop", "entry_started_at", "next_at"])
     catalog = catalog_load(merchant=show.merchant)
-    publish(show.room_id, _pin_event(show, entry, catalog, seconds))
+    publish(show.room, _pin_event(show, entry, catalog, seconds))
     return True
 
 
@@ -353,8 +353,9 @@ def shows_advance(*, now: datetime | None = None, limit: int = 200) -> int:
         try:
             with tenant_scope(merchant_id):
                 show = (
-                    VirtualShow.objects.select_for_update()
-                    .select_related("merchant")
+                    # Lock the show only, not the room and merchant rows it joins.
+                    VirtualShow.objects.select_for_update(of=("self",))
+                    .select_related("merchant", "room")
                     .filter(pk=show_id, merchant_id=merchant_id)
                     .first()
                 )

@@ -63,6 +63,7 @@ from assistant import selectors as assistant_selectors  # noqa: E402
 from assistant.catalog import text_cache_clear  # noqa: E402
 from assistant.models import FaqEntry, RoomAssistant  # noqa: E402
 from liveshop.tenancy.scope import tenant_scope  # noqa: E402
+from rooms.events import room_key  # noqa: E402
 from rooms.models import RoomProduct  # noqa: E402
 from rooms.realtime.engine import get_engine  # noqa: E402
 from tests.factories import ProductFactory, RoomFactory  # noqa: E402
@@ -98,7 +99,7 @@ def answers(published: list[tuple[str, dict[str, Any]]], room: Any = None) -> li
     return [
         e
         for key, e in published
-        if e["type"] == "assistant.answer" and (room is None or key == str(room.pk))
+        if e["type"] == "assistant.answer" and (room is None or key == room_key(room))
     ]
 
 

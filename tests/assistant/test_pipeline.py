@@ -220,6 +220,39 @@ class TestWhatReachesTheAssistant:
         assert answers(published) == []
 
 
+class TestAsyncHook:
+    """`achat_observed` is what the room socket awaits after `chat_post`."""
+
+    def test_a_question_is_queued_from_the_event_loop(
+        self, shop, shopper, published, django_capture_on_commit_callbacks
+    ):
+        from asgiref.sync import async_to_sync
+
+        from assistant.services import achat_observed
+
+        room = shop["room"]
+        with django_capture_on_commit_callbacks(execute=True):
+            assert async_to_sync(achat_observed)(
+                room=room, event=chat(room, 4, "tee price?", shopper)
+            )
+        (event,) = answers(published, room)
+        assert event["question_seq"] == 4 and "$19.00" in event["text"]
+
+    def test_chat_in_a_room_with_the_assistant_off_stays_on_the_loop(
+        self, merchant, host, shopper, published, django_assert_num_queries
+    ):
+        from asgiref.sync import async_to_sync
+
+        from assistant.services import achat_observed
+
+        room = make_room(merchant, host, [], enabled=False)
+        assert not async_to_sync(achat_observed)(room=room, event=chat(room, 1, "price?", shopper))
+        with django_assert_num_queries(0):
+            for seq in range(2, 50):
+                event = chat(room, seq, "how much?", shopper)
+                assert not async_to_sync(achat_observed)(room=room, event=event)
+
+
 class TestDedupAndLimits:
     def test_the_same_question_within_the_window_is_answered_once(
         self, shop, shopper, admin, published, django_capture_on_commit_callbacks

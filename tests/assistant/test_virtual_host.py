@@ -16,6 +16,7 @@ from assistant.services import chat_observed
 from commerce.models import Product
 from liveshop.tenancy.access import Actor
 from liveshop.tenancy.scope import tenant_scope
+from rooms.events import room_key
 from tests.factories import ProductFactory
 
 from .conftest import answers, chat, make_catalog, make_room
@@ -183,7 +184,7 @@ class TestIsolation:
         virtual_host.show_entries_set(actor=their_actor, show=show, entries=[{"product": boots.pk}])
         assert advance(t0, django_capture_on_commit_callbacks) == 2
         by_room = {key: e["product"]["id"] for key, e in published if e["type"] == "product.pinned"}
-        assert by_room == {str(shop["room"].pk): shop["tee"].pk, str(their_room.pk): boots.pk}
+        assert by_room == {room_key(shop["room"]): shop["tee"].pk, room_key(their_room): boots.pk}
 
     def test_a_timeline_cannot_hold_another_merchants_product(self, shop, other_merchant):
         from django.core.exceptions import ValidationError
