@@ -1,38 +1,32 @@
-"""The shopping assistant against a real stack: accuracy, fact errors, refusals, latency.
+"""The shopping assistant against a running stack: accuracy, fact errors, refusals, latency.
 
-    python -m bench.assistant [--via auto|ws|task] [--postgres URL] [--redis URL]
-                              [--limit N] [--repeat N] [--out PATH]
+    python -m bench.assistant [--via auto|ws|worker] [--limit N] [--repeat N]
 
-Starts a stack the way `make run` does (liveshop/ops/launch.py: its own database, Redis
-prefix and run directory; migrate, seed_demo), creates one room per room context of the
-evaluation set (assistant/eval/questions.jsonl: line-up, pinned product) in the demo
-merchants, and asks every question as room chat:
+Starts LiveShop as `make run` does (bench/harness.py: Postgres + Redis, uvicorn, the Celery
+worker with beat, on throwaway state), creates one room per room context of the evaluation
+set (assistant/eval/questions.jsonl: merchant, line-up, pinned product) with the assistant
+on, and asks every question as room chat:
 
-- `--via ws`: a shopper posts `chat.send` over the room WebSocket of the running server and
-  waits for the `assistant.answer` whose `question_seq` is its message's seq. Latency is
-  question sent → answer event received (the chat path, the task queue, the answer, the
-  room fan-out).
-- `--via task`: the same questions through the chat hook and the answering task in this
-  process (`chat_observed` → Celery task, eager → `assistant.answer` published to the
-  room's stream of the stack). Latency is hook called → answer event published: no socket
-  and no broker hop. Used while the server has no room socket yet (`auto` picks ws when the
-  socket answers, else task, and the report says which ran).
+- `--via ws`: a signed-in shopper sends `chat.send` over the room WebSocket and waits for
+  the `assistant.answer` whose `question_seq` is its message's seq. Latency: question sent
+  → answer received (chat path, broker, worker, catalog read, engine, publish, fan-out).
+- `--via worker`: the room socket is not on main yet, so this process plays the chat
+  service: it calls the chat hook `chat_observed` with a chat event (as the stack's Django),
+  which queues the answering task on the stack's Redis broker; the stack's Celery worker
+  answers. Latency: hook called → the answer committed (the `Question` row; the
+  `assistant.answer` event is published at that commit and every one is checked in the
+  room's stream afterwards). Leaves out the socket and the fan-out.
+- `auto` (default): ws when the server's room socket answers, else worker; the JSON says
+  which ran.
 
-Scoring is the offline evaluator's (`assistant.eval.evaluate.judge`: facts expected,
-forbidden text, cited products, language, hand-off on unanswerable questions). FACT ERRORS
-are checked against the DATABASE, not the engine: every number in an answer must be a
-price, variant price, stock, option value, text number or line-up position of a product the
-answer cites (read from the database after the run), or a number of a FAQ entry it used
-(the stored Question names them). Must be 0.
-
-The keyword-only baseline (best word overlap → that product's name and price, or that FAQ
-entry's text) answers the same questions from the same database in the same run.
-
-Questions whose room has a flash sale are skipped until flash sales exist in the rooms app
-(counted in `skipped_flash`). Throttles: the stack runs with the assistant's per-room and
-per-viewer rates raised and de-duplication off (recorded in the JSON), so every question is
-answered; the defaults apply in production. Writes bench/results/assistant.json. Smoke-run
-with --limit on a shared machine; record numbers on a quiet one.
+Scoring is the offline evaluator's (`assistant.eval.evaluate.judge`). FACT ERRORS are
+checked against the DATABASE with the ORM, not through the assistant's code: every number in
+an answer must be a price, variant price, stock, option value or text number of a product
+the answer cites, its line-up position, or a number of a FAQ entry the stored Question used.
+Must be 0 (exit code 1 otherwise). The keyword-only baseline answers the same questions from
+the same database in the same run. Questions whose room has a flash sale are skipped until
+the rooms app has flash sales. The assistant's rates are raised and de-duplication is off
+for the run (recorded). Writes bench/results/assistant-<time>.json.
 """
 
 from __future__ import annotations
@@ -41,19 +35,16 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
-import statistics
 import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+from .harness import Server, latency_summary, machine_info, serving, write_result
+
 BENCH_ENV = {
     "LIVESHOP_ASSISTANT_ROOM_RATE": "100000/min",
     "LIVESHOP_ASSISTANT_USER_RATE": "100000/min",
@@ -61,6 +52,7 @@ BENCH_ENV = {
     "LIVESHOP_THROTTLES": "auth=10000/min,anon=100000/min,user=100000/min",
 }
 ANSWER_TIMEOUT_S = 10.0
+TARGET = {"accuracy": 0.9, "fact_errors": 0, "p95_ms": 2000}
 
 
 @dataclass
@@ -77,7 +69,7 @@ class Asked:
     error: str = ""
 
 
-# --- set-up (inside the stack's Django) ------------------------------------------------------
+# --- set-up (this process runs as the stack's Django) -----------------------------------------
 
 
 def _context_key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -86,8 +78,9 @@ def _context_key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def prepare_rooms(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], str]:
-    """One room per (merchant, pinned, line-up) with the assistant on. The pin is the host's
-    (`Room.pinned_product`) where the rooms app has it, else a virtual host parked on it."""
+    """One live room per (merchant, pinned, line-up) with the assistant on. The pin is the
+    host's (`Room.pinned_product`) where the rooms app has it, else a virtual host parked on
+    that product (its next step a day away)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -140,41 +133,33 @@ def prepare_rooms(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], str]:
     return rooms
 
 
-# --- asking: through the task path ------------------------------------------------------------
-
-
-def ask_task_path(asked: list[Asked], repeat: int) -> None:
-    from celery import current_app
-
-    from assistant.services import chat_observed
-    from liveshop.accounts.models import User
+def _room(cache: dict[str, Any], item: Asked) -> Any:
     from liveshop.tenancy.models import Merchant
     from liveshop.tenancy.scope import tenant_scope
     from rooms.models import Room
-    from rooms.realtime.engine import get_engine
 
-    current_app.conf.task_always_eager = True  # the worker's code, run here
-    writer = get_engine().writer
-    original = writer.publish_sync
-    seen: dict[int, tuple[float, dict[str, Any]]] = {}
+    if item.room_slug not in cache:
+        merchant = Merchant.objects.get(slug=item.merchant)
+        with tenant_scope(merchant.id):
+            cache[item.room_slug] = Room.objects.get(merchant=merchant, slug=item.room_slug)
+    return cache[item.room_slug]
 
-    def record(room: str, events: Any) -> Any:
-        for e in events:
-            if e.get("type") == "assistant.answer":
-                seen[e["question_seq"]] = (time.perf_counter(), dict(e))
-        return original(room, events)
 
-    writer.publish_sync = record  # type: ignore[method-assign]
+# --- asking: the chat hook, the stack's Celery worker ---------------------------------------
+
+
+def ask_worker(asked: list[Asked], repeat: int) -> None:
+    from assistant.models import Question, QuestionStatus
+    from assistant.services import chat_observed
+    from liveshop.accounts.models import User
+    from liveshop.tenancy.scope import tenant_scope
+
     shoppers = list(User.objects.filter(email__endswith="@example.test").order_by("id"))
-    rooms: dict[str, Room] = {}
+    rooms: dict[str, Any] = {}
     seq = 1_000_000
     for round_ in range(repeat):
         for i, item in enumerate(asked):
-            if item.room_slug not in rooms:
-                merchant = Merchant.objects.get(slug=item.merchant)
-                with tenant_scope(merchant.id):
-                    rooms[item.room_slug] = Room.objects.get(merchant=merchant, slug=item.room_slug)
-            room = rooms[item.room_slug]
+            room = _room(rooms, item)
             user = shoppers[i % len(shoppers)]
             seq += 1
             event = {
@@ -185,48 +170,80 @@ def ask_task_path(asked: list[Asked], repeat: int) -> None:
                 "text": item.row["q"],
             }
             started = time.perf_counter()
-            queued = chat_observed(room=room, event=event)
-            answered = seen.pop(seq, None)
-            if not queued or answered is None:
-                if round_ == 0:
-                    item.error = "not answered" if queued else "not queued"
+            if not chat_observed(room=room, event=event):  # autocommit: queued right away
+                item.error = item.error or "not queued"
                 continue
-            at, answer = answered
-            item.samples.append((at - started) * 1000)
+            row = None
+            while row is None and time.perf_counter() - started < ANSWER_TIMEOUT_S:
+                with tenant_scope(room.merchant_id):
+                    row = (
+                        Question.objects.filter(merchant_id=room.merchant_id, room=room, seq=seq)
+                        .values("answer", "lang", "product_ids", "status")
+                        .first()
+                    )
+                if row is None:
+                    time.sleep(0.002)
+            if row is None:
+                item.error = item.error or f"no answer within {ANSWER_TIMEOUT_S:.0f} s"
+                continue
+            item.samples.append((time.perf_counter() - started) * 1000)
             if round_ == 0:
-                _take(item, answer, seq)
+                item.text, item.lang = row["answer"], row["lang"]
+                item.product_ids = list(row["product_ids"])
+                item.confident = row["status"] == QuestionStatus.ANSWERED
+                item.seq = seq
 
 
-def _take(item: Asked, answer: dict[str, Any], seq: int) -> None:
-    item.text = answer["text"]
-    item.lang = answer.get("lang", "")
-    item.product_ids = [c["id"] for c in answer.get("products", [])]
-    item.confident = bool(answer.get("confident"))
-    item.seq = seq
+def events_published(asked: list[Asked]) -> int:
+    """How many answered questions have no `assistant.answer` in their room's stream."""
+    from rooms.events import room_key
+    from rooms.realtime.engine import get_engine
+
+    rooms: dict[str, Any] = {}
+    wanted: dict[str, set[int]] = {}
+    for item in asked:
+        if item.seq is not None:
+            key = room_key(_room(rooms, item))
+            wanted.setdefault(key, set()).add(item.seq)
+
+    async def missing() -> int:
+        stream = get_engine().stream
+        gone = 0
+        for key, seqs in wanted.items():
+            seen: set[int] = set()
+            since = 0
+            while True:
+                page = await stream.read_after(key, since, 5000)
+                if not page.events:
+                    break
+                since = page.events[-1]["seq"]
+                seen.update(
+                    e["question_seq"] for e in page.events if e["type"] == "assistant.answer"
+                )
+            gone += len(seqs - seen)
+        return gone
+
+    return asyncio.run(missing())
 
 
-# --- asking: over the room WebSocket ---------------------------------------------------------
+# --- asking: over the room WebSocket -----------------------------------------------------------
 
 
-async def _ws_room(base: str, ws_base: str, slug_m: str, items: list[Asked], token: str) -> None:
+async def _ws_room(ws_base: str, slug_m: str, items: list[Asked], token: str) -> None:
     import websockets
 
-    room = items[0].room_slug
-    uri = f"{ws_base}/ws/rooms/{slug_m}/{room}/"
+    uri = f"{ws_base}/ws/rooms/{slug_m}/{items[0].room_slug}/"
     async with websockets.connect(uri, max_size=2**20) as sock:
         await sock.send(json.dumps({"type": "auth", "token": token}))
-        pending: dict[str, tuple[Asked, float]] = {}
-        by_seq: dict[int, tuple[Asked, float]] = {}
+        seq_of: dict[str, int] = {}
         answers: dict[int, tuple[float, dict[str, Any]]] = {}
 
         async def reader() -> None:
             async for raw in sock:
                 frame = json.loads(raw)
-                if frame.get("type") != "batch":
-                    continue
-                for e in frame.get("events", []):
-                    if e.get("type") == "chat.message" and e.get("nonce") in pending:
-                        by_seq[e["seq"]] = pending.pop(e["nonce"])
+                for e in frame.get("events", []) if frame.get("type") == "batch" else []:
+                    if e.get("type") == "chat.message" and e.get("nonce"):
+                        seq_of[e["nonce"]] = e["seq"]
                     elif e.get("type") == "assistant.answer":
                         answers[e["question_seq"]] = (time.perf_counter(), e)
 
@@ -235,32 +252,32 @@ async def _ws_room(base: str, ws_base: str, slug_m: str, items: list[Asked], tok
             for item in items:
                 nonce = uuid.uuid4().hex[:16]
                 sent = time.perf_counter()
-                pending[nonce] = (item, sent)
                 await sock.send(
                     json.dumps({"type": "chat.send", "text": item.row["q"], "nonce": nonce})
                 )
-                deadline = sent + ANSWER_TIMEOUT_S
-                while time.perf_counter() < deadline:
-                    seq = next((s for s, (it, _t) in by_seq.items() if it is item), None)
+                while time.perf_counter() - sent < ANSWER_TIMEOUT_S:
+                    seq = seq_of.get(nonce)
                     if seq is not None and seq in answers:
                         at, answer = answers.pop(seq)
                         item.samples.append((at - sent) * 1000)
-                        _take(item, answer, seq)
+                        item.text, item.lang = answer["text"], answer.get("lang", "")
+                        item.product_ids = [c["id"] for c in answer.get("products", [])]
+                        item.confident = bool(answer.get("confident"))
+                        item.seq = seq
                         break
-                    await asyncio.sleep(0.005)
+                    await asyncio.sleep(0.002)
                 else:
                     item.error = f"no answer within {ANSWER_TIMEOUT_S:.0f} s"
-                # Stay under the chat rate limit of one viewer.
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # one viewer stays under the chat rate limit
         finally:
             task.cancel()
 
 
-def ws_available(stack: Any, slug_m: str, room: str) -> bool:
+def ws_available(server: Server, slug_m: str, room: str) -> bool:
     import websockets
 
     async def probe() -> bool:
-        uri = stack.url.replace("http", "ws", 1) + f"/ws/rooms/{slug_m}/{room}/"
+        uri = server.base_url.replace("http", "ws", 1) + f"/ws/rooms/{slug_m}/{room}/"
         try:
             async with websockets.connect(uri, open_timeout=5) as sock:
                 frame = json.loads(await asyncio.wait_for(sock.recv(), 5))
@@ -271,37 +288,27 @@ def ws_available(stack: Any, slug_m: str, room: str) -> bool:
     return asyncio.run(probe())
 
 
-def ask_ws(stack: Any, asked: list[Asked]) -> None:
-    import httpx
+def ask_ws(server: Server, asked: list[Asked]) -> None:
+    from liveshop.accounts.models import User
+    from liveshop.accounts.services import token_issue
 
     groups: dict[tuple[str, str], list[Asked]] = {}
     for item in asked:
         groups.setdefault((item.merchant, item.room_slug), []).append(item)
-    tokens: dict[int, str] = {}
-
-    def token(n: int) -> str:
-        if n not in tokens:
-            response = httpx.post(
-                f"{stack.url}/api/v1/auth/token",
-                json={"email": f"shopper{n}@example.test", "password": "liveshop-demo"},
-                timeout=10,
-            )
-            response.raise_for_status()
-            tokens[n] = response.json()["token"]
-        return tokens[n]
-
-    ws_base = stack.url.replace("http", "ws", 1)
+    shoppers = list(User.objects.filter(email__endswith="@example.test").order_by("id"))
+    ws_base = server.base_url.replace("http", "ws", 1)
     for n, ((slug_m, _room), items) in enumerate(groups.items()):
-        asyncio.run(_ws_room(stack.url, ws_base, slug_m, items, token(n % 50 + 1)))
+        token = token_issue(user=shoppers[n % len(shoppers)], client="bench")[1]
+        asyncio.run(_ws_room(ws_base, slug_m, items, token))
 
 
-# --- scoring ---------------------------------------------------------------------------------
+# --- scoring -------------------------------------------------------------------------------
 
 
-def db_allowed_numbers(item: Asked, room_lineup: list[int]) -> set[str]:
-    """Numbers an answer may state, read from the database: the cited products' prices,
-    variant prices, stock, option values and text numbers, their line-up positions, and the
-    numbers of the FAQ entries the stored Question says it used."""
+def db_allowed_numbers(item: Asked, lineup: list[int], faq_text: str = "") -> set[str]:
+    """Numbers an answer may state, read from the database with the ORM: the cited
+    products' prices, variant prices, stock, option values and text numbers, their line-up
+    positions, and the numbers of the FAQ entries the stored Question used."""
     from assistant.engine.answer import format_money, numbers_in
     from assistant.models import FaqEntry, Question
     from commerce.models import Product, Variant
@@ -309,7 +316,7 @@ def db_allowed_numbers(item: Asked, room_lineup: list[int]) -> set[str]:
     from liveshop.tenancy.scope import tenant_scope
 
     merchant = Merchant.objects.get(slug=item.merchant)
-    allowed: set[str] = set()
+    allowed: set[str] = set(numbers_in(faq_text))
     with tenant_scope(merchant.id):
         for p in Product.objects.filter(merchant=merchant, pk__in=item.product_ids):
             for text in (
@@ -328,23 +335,20 @@ def db_allowed_numbers(item: Asked, room_lineup: list[int]) -> set[str]:
                     allowed.update(numbers_in(format_money(v.price, merchant.currency)))
                 for value in [*v.options.values(), *v.options_zh.values()]:
                     allowed.update(numbers_in(str(value)))
-            if p.pk in room_lineup:
-                allowed.add(str(room_lineup.index(p.pk) + 1))
-        question = Question.objects.filter(
-            merchant=merchant, room__slug=item.room_slug, seq=item.seq
-        ).first()
-        faq_ids = [
-            int(x[3:]) for x in (question.policy_ids if question else []) if x.startswith("faq")
-        ]
-        for faq in FaqEntry.objects.filter(merchant=merchant, pk__in=faq_ids):
-            for text in (faq.question, faq.answer, faq.question_zh, faq.answer_zh):
-                allowed.update(numbers_in(text))
+            if p.pk in lineup:
+                allowed.add(str(lineup.index(p.pk) + 1))
+        if item.seq is not None:
+            question = Question.objects.filter(
+                merchant=merchant, room__slug=item.room_slug, seq=item.seq
+            ).first()
+            ids = [int(x[3:]) for x in (question.policy_ids if question else []) if x[3:].isdigit()]
+            for faq in FaqEntry.objects.filter(merchant=merchant, pk__in=ids):
+                for text in (faq.question, faq.answer, faq.question_zh, faq.answer_zh):
+                    allowed.update(numbers_in(text))
     return {str(int(n)) if re.fullmatch(r"\d+", n) else n for n in allowed}
 
 
-def score(asked: list[Asked]) -> dict[str, Any]:
-    from assistant.engine.answer import Answer, Handoff, numbers_in
-    from assistant.eval.evaluate import judge
+def _lineups_and_skus(asked: list[Asked]) -> tuple[dict[str, list[int]], dict[int, str]]:
     from commerce.models import Product
     from liveshop.tenancy.models import Merchant
     from liveshop.tenancy.scope import tenant_scope
@@ -361,6 +365,14 @@ def score(asked: list[Asked]) -> dict[str, Any]:
                     .order_by("position", "id")
                     .values_list("product_id", flat=True)
                 )
+    return lineups, sku_of
+
+
+def score(asked: list[Asked]) -> dict[str, Any]:
+    from assistant.engine.answer import Answer, Handoff, numbers_in
+    from assistant.eval.evaluate import judge
+
+    lineups, sku_of = _lineups_and_skus(asked)
     outcomes = []
     fact_errors: list[dict[str, Any]] = []
     for item in asked:
@@ -385,21 +397,13 @@ def score(asked: list[Asked]) -> dict[str, Any]:
     return _summary(outcomes, fact_errors, [ms for a in asked for ms in a.samples])
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
-
-
 def _summary(
-    outcomes: list[tuple[Any, bool, str]], fact_errors: list[dict], ms: list[float]
-) -> dict:
+    outcomes: list[tuple[Asked, bool, str]], fact_errors: list[dict[str, Any]], ms: list[float]
+) -> dict[str, Any]:
     answerable = [(i, ok) for i, ok, _w in outcomes if i.row["expect"]["answerable"]]
     unanswerable = [(i, ok) for i, ok, _w in outcomes if not i.row["expect"]["answerable"]]
-    refused = [i for i, _ok, _w in outcomes if not getattr(i, "confident", False)]
 
-    def rate(items: list[Any]) -> float:
+    def rate(items: list[tuple[Asked, bool]]) -> float:
         return round(sum(ok for _i, ok in items) / len(items), 4) if items else 0.0
 
     return {
@@ -410,13 +414,14 @@ def _summary(
         "accuracy_zh": rate([(i, ok) for i, ok in answerable if i.row["lang"] == "zh"]),
         "accuracy_en": rate([(i, ok) for i, ok in answerable if i.row["lang"] == "en"]),
         "handoff_recall": rate(unanswerable),
-        "false_refusals": sum(1 for i, _ok in answerable if not getattr(i, "confident", False)),
-        "refusal_rate": round(len(refused) / len(outcomes), 4) if outcomes else 0.0,
+        "false_refusals": sum(1 for i, _ok in answerable if not i.confident),
+        "refusal_rate": round(sum(not i.confident for i, _o, _w in outcomes) / len(outcomes), 4)
+        if outcomes
+        else 0.0,
         "fact_errors": sum(len(e["numbers"]) for e in fact_errors),
         "fact_error_answers": fact_errors[:50],
-        "latency_ms_p50": round(statistics.median(ms), 2) if ms else None,
-        "latency_ms_p95": round(_percentile(ms, 0.95), 2) if ms else None,
-        "latency_ms_max": round(max(ms), 2) if ms else None,
+        "latency": latency_summary([x / 1000 for x in ms])
+        | {"p95_ms": _p95(ms), "samples": len(ms)},
         "failures": [
             {"id": i.row["id"], "q": i.row["q"], "why": why, "answer": i.text}
             for i, ok, why in outcomes
@@ -425,40 +430,46 @@ def _summary(
     }
 
 
+def _p95(ms: list[float]) -> float:
+    from .harness import percentile
+
+    return round(percentile(ms, 95), 1)
+
+
 def baseline(asked: list[Asked]) -> dict[str, Any]:
     """The keyword-only baseline on the same questions, from the same database."""
+    from dataclasses import replace
+
     from assistant.catalog import catalog_load
     from assistant.engine.answer import numbers_in
+    from assistant.engine.snapshot import RoomContext
     from assistant.eval.evaluate import baseline_answer, judge
-    from commerce.models import Product
     from liveshop.tenancy.models import Merchant
     from liveshop.tenancy.scope import tenant_scope
 
+    _lineups, sku_of = _lineups_and_skus(asked)
     outcomes = []
     fact_errors: list[dict[str, Any]] = []
     ms: list[float] = []
     catalogs: dict[str, Any] = {}
     for item in asked:
-        merchant = Merchant.objects.get(slug=item.merchant)
-        with tenant_scope(merchant.id):
-            if item.merchant not in catalogs:
-                sku_of = dict(Product.objects.filter(merchant=merchant).values_list("pk", "sku"))
-                catalogs[item.merchant] = (catalog_load(merchant=merchant), sku_of)
-            catalog, sku_of = catalogs[item.merchant]
-            started = time.perf_counter()
-            answer = baseline_answer(item.row["q"], catalog.snapshot, None)  # type: ignore[arg-type]
-            ms.append((time.perf_counter() - started) * 1000)
-        from dataclasses import replace
-
+        if item.merchant not in catalogs:
+            merchant = Merchant.objects.get(slug=item.merchant)
+            with tenant_scope(merchant.id):
+                catalogs[item.merchant] = catalog_load(merchant=merchant)
+        catalog = catalogs[item.merchant]
+        started = time.perf_counter()
+        answer = baseline_answer(item.row["q"], catalog.snapshot, RoomContext())
+        ms.append((time.perf_counter() - started) * 1000)
         cited = [int(p) for p in answer.product_ids]
-        judged = replace(answer, product_ids=tuple(sku_of.get(p, str(p)) for p in cited))
-        ok, why = judge(item.row, judged)
+        ok, why = judge(item.row, replace(answer, product_ids=tuple(sku_of[p] for p in cited)))
         shadow = Asked(row=item.row, room_slug=item.room_slug, merchant=item.merchant)
         shadow.text, shadow.product_ids, shadow.confident = answer.text, cited, answer.confident
-        allowed = db_allowed_numbers(shadow, [])
-        for pol in answer.policy_ids:  # the baseline quotes one FAQ entry whole
-            entry = catalog.snapshot.policies_by_id[pol]
-            allowed.update(numbers_in(f"{entry.answer} {entry.answer_zh}"))
+        quoted = " ".join(  # the baseline quotes one FAQ entry whole
+            f"{catalog.snapshot.policies_by_id[p].answer} {catalog.snapshot.policies_by_id[p].answer_zh}"
+            for p in answer.policy_ids
+        )
+        allowed = db_allowed_numbers(shadow, [], quoted)
         wrong = [n for n in numbers_in(answer.text) if n not in allowed]
         if wrong:
             fact_errors.append({"id": item.row["id"], "answer": answer.text, "numbers": wrong})
@@ -470,37 +481,25 @@ def baseline(asked: list[Asked]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--via", choices=["auto", "ws", "task"], default="auto")
-    parser.add_argument("--postgres", help="a Postgres server URL (default: SQLite)")
-    parser.add_argument("--redis", help="a Redis URL (default: the embedded default)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--via", choices=["auto", "ws", "worker"], default="auto")
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions")
-    parser.add_argument("--repeat", type=int, default=1, help="task path: ask each N times")
-    parser.add_argument("--out", type=Path, default=RESULTS / "assistant.json")
+    parser.add_argument("--repeat", type=int, default=1, help="worker path: ask each N times")
     args = parser.parse_args(argv)
 
     from assistant.eval.evaluate import load_questions
-    from liveshop.ops.launch import stack_prepare
 
     rows = load_questions()
     skipped_flash = [r for r in rows if (r.get("room") or {}).get("flash")]
     rows = [r for r in rows if not (r.get("room") or {}).get("flash")]
     if args.limit:
         rows = rows[: args.limit]
-    print(
-        f"preparing a stack ({'Postgres' if args.postgres else 'SQLite'}"
-        f"{' + Redis' if args.redis else ''}) …",
-        flush=True,
-    )
-    stack = stack_prepare(
-        postgres_url=args.postgres,
-        redis_url=args.redis,
-        extra_env=BENCH_ENV,
-        seed_args=("--shoppers", "50"),
-    )
-    try:
-        os.environ.update(stack.env)
-        os.environ.setdefault("LIVESHOP_LOG_LEVEL", "WARNING")  # not a line per task
+    before = machine_info()
+    with serving(name="assistant", shoppers=50, env=BENCH_ENV) as server:
+        # This process is the stack's Django too (the chat service's side of the hook).
+        os.environ.update(server.env)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveshop.settings")
+        os.environ["LIVESHOP_LOG_LEVEL"] = "WARNING"
         import django
 
         django.setup()
@@ -510,60 +509,56 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows
         ]
         via = args.via
-        if via in ("auto", "ws"):
-            stack.start()
+        if via != "worker":
             first = asked[0]
-            if ws_available(stack, first.merchant, first.room_slug):
+            if ws_available(server, first.merchant, first.room_slug):
                 via = "ws"
             elif via == "ws":
-                print("the server has no room WebSocket yet: use --via task", file=sys.stderr)
+                print("the server has no room WebSocket yet: use --via worker", file=sys.stderr)
                 return 2
             else:
-                via = "task"
-                stack.stop()
+                via = "worker"
         print(f"asking {len(asked)} questions via {via} …", flush=True)
         if via == "ws":
-            ask_ws(stack, asked)
+            ask_ws(server, asked)
+            missing = 0
         else:
-            ask_task_path(asked, max(1, args.repeat))
-        report = {
+            ask_worker(asked, max(1, args.repeat))
+            missing = events_published(asked)
+        data = {
             "bench": "assistant",
             "via": via,
-            "note": (
+            "latency_means": (
                 "question sent over the room WebSocket → assistant.answer received"
                 if via == "ws"
-                else "task path in the bench process: chat hook → answering task (eager) → "
-                "assistant.answer published to the room stream; no socket, no broker hop"
+                else "chat hook called → answer committed by the stack's Celery worker "
+                "(broker hop included; socket and fan-out not)"
             ),
-            "database": "postgres" if args.postgres else "sqlite",
-            "redis": bool(args.redis),
             "throttles": BENCH_ENV,
             "engine": {
                 "embeddings": os.environ.get("LIVESHOP_ASSISTANT_EMBEDDINGS", "off"),
                 "llm": bool(os.environ.get("LIVESHOP_ASSISTANT_LLM_URL")),
             },
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+            "target": TARGET,
             "skipped_flash": len(skipped_flash),
+            "answers_missing_from_the_room_stream": missing,
+            "status": dict(Counter("answered" if a.seq else a.error for a in asked)),
             "assistant": score(asked),
             "baseline_keyword": baseline(asked),
-            "answered_by_status": dict(Counter("answered" if a.seq else a.error for a in asked)),
+            "machine": before,
+            "machine_after": {"load_average": machine_info()["load_average"]},
         }
-    finally:
-        stack.destroy()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    path = write_result("assistant", data)
     for name in ("assistant", "baseline_keyword"):
-        r = report[name]
+        r = data[name]
         print(
-            f"{name:17} correct {r['answerable_correct']}/{r['answerable']} ({r['accuracy']:.1%}) "
-            f"hand-off recall {r['handoff_recall']:.1%} refusals {r['refusal_rate']:.1%} "
-            f"fact errors {r['fact_errors']} p50/p95 {r['latency_ms_p50']}/{r['latency_ms_p95']} ms"
+            f"{name:17} correct {r['answerable_correct']}/{r['answerable']} ({r['accuracy']:.1%})"
+            f" hand-off recall {r['handoff_recall']:.1%} refusals {r['refusal_rate']:.1%}"
+            f" fact errors {r['fact_errors']}"
+            f" p50/p95 {r['latency']['p50_ms']}/{r['latency']['p95_ms']} ms"
         )
-    print(
-        f"via {report['via']}; skipped (flash sale rooms): {report['skipped_flash']}; → {args.out}"
-    )
-    ok = report["assistant"]["fact_errors"] == 0
-    return 0 if ok else 1
+    print(f"via {via}; flash-sale questions skipped: {len(skipped_flash)}; → {path}")
+    return 0 if data["assistant"]["fact_errors"] == 0 and missing == 0 else 1
 
 
 if __name__ == "__main__":
