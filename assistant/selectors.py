@@ -70,6 +70,16 @@ def room_settings_peek(room_id: int) -> RoomSettings | None:
     return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
 
+def room_settings_map(*, merchant: Merchant) -> dict[int, RoomSettings]:
+    """Every room's settings of the merchant that has a row (the others are OFF)."""
+    return {
+        room_id: RoomSettings(enabled=e, mentions_only=m, name=n, show_stock_counts=c)
+        for room_id, e, m, n, c in RoomAssistant.objects.filter(merchant=merchant).values_list(
+            "room_id", "enabled", "mentions_only", "display_name", "show_stock_counts"
+        )
+    }
+
+
 def room_settings_cached(*, merchant_id: int, room_id: int) -> RoomSettings:
     now = time.monotonic()
     with _settings_lock:

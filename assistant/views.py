@@ -58,10 +58,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     rooms = list(room_selectors.room_list(merchant=merchant)[:200])
     stats = selectors.room_question_stats(merchant=merchant)
     shows = {s.room_id: s for s in selectors.show_list(merchant=merchant)}
+    configs = selectors.room_settings_map(merchant=merchant)
     rows = [
         {
             "room": room,
-            "config": selectors.room_settings(merchant=merchant, room=room),
+            "config": configs.get(room.pk, selectors.OFF),
             "stats": stats.get(room.pk, {"answered": 0, "waiting": 0}),
             "show": shows.get(room.pk),
         }

@@ -44,7 +44,8 @@ class TestOverview:
         assert response.status_code == 200
         body = response.content.decode()
         assert shop["room"].title in body and "Where do you ship?" in body
-        assert 'data-test="assistant-rooms"' in body
+        row = body.split(f'data-room="{shop["room"].slug}"', 1)[1].split("</tr>", 1)[0]
+        assert 'badge badge-ok">on<' in row
 
     def test_access(self, shop, merchant, host, agent, outsider):
         assert login(host).get(dash(merchant)).status_code == 200
