@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,6 @@ class HlsSettings:
     lease_seconds: float = 10.0  # a claim not renewed for this long may be taken over
     janitor_age: float = 600.0  # unrecorded output this long finished is deleted
     accel_redirect: str = ""  # nginx internal location prefix, e.g. "/_hls/"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gop(self) -> int:

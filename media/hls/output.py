@@ -380,6 +380,16 @@ class EpochWriter:
 
     # --- the end ---
 
+    def suspend(self, last_pts: int | None) -> dict[str, Any]:
+        """The worker is shutting down but the show goes on: write the complete segments it
+        has and leave the playlists open, for the next worker to resume (a discontinuity)."""
+        pending, self._pending = self._pending, []
+        for p in pending:
+            end = p.end_pts if p.end_pts is not None else last_pts
+            if end is not None and end > p.start_pts:
+                self._write(p, end)
+        return self.summary()
+
     def finish(self, last_pts: int | None) -> dict[str, Any]:
         """Write what is pending, end the playlists (EXT-X-ENDLIST) and, when recording, the
         manifest. Idempotent. Returns a summary for the broadcast row."""

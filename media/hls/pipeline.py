@@ -81,12 +81,13 @@ class BroadcastRun:
             "error": self.render.stats.error or None,
         }
 
-    async def stop(self) -> dict[str, Any]:
-        """Stop subscribing, finish the files (EXT-X-ENDLIST, the recording's manifest)."""
+    async def stop(self, *, final: bool = True) -> dict[str, Any]:
+        """Stop subscribing and rendering. `final` finishes the files (EXT-X-ENDLIST, the
+        recording's manifest); otherwise they are left for another worker to resume."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        self.render.stop()
+        self.render.stop(final=final)
         await asyncio.get_running_loop().run_in_executor(None, self.render.join)
         return self.render.summary or self.writer.summary()

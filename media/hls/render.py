@@ -173,9 +173,13 @@ class RenderLoop(threading.Thread):
         self.stats = RenderStats()
         self.summary: dict[str, Any] | None = None
         self._stop_event = threading.Event()
+        self._final = True
         self._on_segment = on_segment
 
-    def stop(self) -> None:
+    def stop(self, *, final: bool = True) -> None:
+        """Stop rendering. `final`: the show ended (EXT-X-ENDLIST, the recording's manifest);
+        otherwise the worker is going away and another will resume the epoch."""
+        self._final = final
         self._stop_event.set()
         self.inputs.started.set()  # wake a loop still waiting for the first frame
 
@@ -198,7 +202,7 @@ class RenderLoop(threading.Thread):
             if self._stop_event.is_set():
                 break
         if self._stop_event.is_set() and not self.inputs.started.is_set():
-            self.summary = writer.finish(None)
+            self.summary = writer.finish(None) if self._final else writer.summary()
             return
         fps, gop = writer.fps, round(writer.fps * writer.segment_seconds)
         step = VIDEO_CLOCK // fps
@@ -290,4 +294,4 @@ class RenderLoop(threading.Thread):
                 )
         for packet in aenc.encode(None):
             writer.audio(EncodedPacket(bytes(packet), int(packet.pts)))
-        self.summary = writer.finish(last_pts)
+        self.summary = writer.finish(last_pts) if self._final else writer.suspend(last_pts)
