@@ -147,6 +147,7 @@ def _audio_encoder(settings: HlsSettings) -> Any:
 class RenderStats:
     ticks: int = 0
     skipped: int = 0
+    skips: list[tuple[float, int]] = field(default_factory=list)  # (at s, ticks), for tests
     encode_seconds: dict[str, float] = field(default_factory=dict)  # CPU-ish wall per rendition
     compose_seconds: float = 0.0
     audio_seconds: float = 0.0
@@ -235,6 +236,7 @@ class RenderLoop(threading.Thread):
                 continue
             if due > n:
                 stats.skipped += due - n
+                stats.skips.append((round(now - t0, 3), due - n))
                 n = due
             written = writer.written
             pts = base + n * step
