@@ -129,3 +129,62 @@ async def wait_for(condition: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def hls_setting_dict(root: Path, **extra: Any) -> dict[str, Any]:
+    """LIVESHOP_HLS for tests (Django settings form of small_settings)."""
+    return {
+        "ENABLED": True,
+        "ROOT": str(root),
+        "RENDITIONS": [HI.as_dict(), LO.as_dict()],
+        "FPS": 15,
+        "SEGMENT_SECONDS": 1.0,
+        "WINDOW": 3,
+        "THREADS": 1,
+        "POLL_SECONDS": 0.2,
+        "LEASE_SECONDS": 3.0,
+        **extra,
+    }
+
+
+def render_synthetic(settings: HlsSettings, job: Any, seconds: float, *, final: bool = True) -> Any:
+    """Render `seconds` of a flat picture and a tone for `job` without a relay (real
+    encoding, real files): for tests of what reads the output."""
+    import threading
+
+    from media.hls.output import EpochWriter
+    from media.hls.render import MediaInputs, RenderLoop
+
+    writer = EpochWriter(
+        settings, settings.root, job.merchant_id, job.room_id, job.epoch, record=job.record
+    )
+    inputs = MediaInputs(delay=0.0)
+    loop = RenderLoop(settings, writer, inputs)
+    stop = threading.Event()
+
+    def feed() -> None:
+        n = 0
+        while not stop.is_set():
+            frame = av.VideoFrame(160, 120, "yuv420p")
+            for plane, value in zip(frame.planes, (90, 128, 128), strict=True):
+                plane.update(bytes([value]) * plane.buffer_size)
+            inputs.video("v", "host", frame)
+            t = np.arange(n * 960, (n + 1) * 960) / 48000
+            pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+            audio = av.AudioFrame.from_ndarray(
+                np.stack([pcm, pcm], 1).reshape(1, -1), "s16", "stereo"
+            )
+            audio.sample_rate = 48000
+            inputs.audio("a", "host", audio)
+            n += 1
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    loop.start()
+    time.sleep(seconds)
+    loop.stop(final=final)
+    loop.join()
+    stop.set()
+    feeder.join()
+    return loop
