@@ -242,7 +242,9 @@ class RenderLoop(threading.Thread):
             pts = base + n * step
             boundary = n >= next_boundary
             if boundary:
-                next_boundary = (n // gop + 1) * gop
+                # Counted from this frame: a boundary that skipped ticks delayed makes that
+                # segment longer, never the next one shorter.
+                next_boundary = n + gop
                 writer.begin_segment(pts, time.time() - self.inputs.delay, now)
             c0 = time.perf_counter()
             picture = compositor.compose(self.inputs.tiles(now))

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aiortc import RTCConfiguration
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from media.relay.registry import RelayPool
 
@@ -156,4 +156,6 @@ class HlsWorker:
                 await self._in_db(jobs.release, worker=self.worker_id, job=run.job)
             except Exception:
                 logger.exception("hls worker %s: could not release %s", self.worker_id, run.job)
+        # The database thread's connection goes with it.
+        await asyncio.get_running_loop().run_in_executor(self._db, connections.close_all)
         self._db.shutdown(wait=True)

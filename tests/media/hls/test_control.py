@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.utils import timezone
 
 from liveshop.errors import Conflict, DomainError
@@ -56,6 +56,19 @@ def as_job(broadcast: Broadcast) -> Job:
 def reload(broadcast: Broadcast) -> Broadcast:
     with tenant_scope(broadcast.merchant_id):
         return Broadcast.objects.get(pk=broadcast.pk)
+
+
+async def in_thread(fn: Any, **kwargs: Any) -> Any:
+    """Run database code from the scenario's event loop, on a thread that closes its
+    connection afterwards (the test database is dropped at the end of the run)."""
+
+    def call() -> Any:
+        try:
+            return fn(**kwargs)
+        finally:
+            connections.close_all()
+
+    return await asyncio.get_running_loop().run_in_executor(None, call)
 
 
 # --- services ---------------------------------------------------------------------------
@@ -255,10 +268,13 @@ def test_worker_records_a_show_that_the_replay_can_play_with_its_timeline(
             await wait_for(lambda: broadcast.pk in worker.runs, 10, "the claim")
             run_ = worker.runs[broadcast.pk]
             await wait_for(lambda: run_.writer.next_seq >= 3, 15, "segments")
-            await asyncio.sleep(0.5)  # a poll reports progress
-            row = await sync_to_async(reload)(broadcast)
+            for _ in range(50):  # a poll reports progress on the row
+                row = await in_thread(reload, broadcast=broadcast)
+                if row.segments >= 2:
+                    break
+                await asyncio.sleep(0.2)
             assert row.worker == "test-worker" and row.segments >= 2 and row.started_at
-            await sync_to_async(services.broadcast_stop)(merchant=merchant, room=room)
+            await in_thread(services.broadcast_stop, merchant=merchant, room=room)
             await wait_for(lambda: broadcast.pk in worker.finished, 10, "the end")
             stop.set()
             await running
