@@ -123,12 +123,29 @@ def tone_power(samples: np.ndarray, freq: float, rate: int = 48000) -> float:
     return float(spectrum[(freqs > freq - 20) & (freqs < freq + 20)].sum() / total)
 
 
-async def wait_for(condition: Any, timeout: float, what: str) -> None:
+async def wait_for(condition: Any, timeout: float, what: str, detail: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            extra = f": {detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{extra}")
         await asyncio.sleep(0.05)
+
+
+def describe(broadcast: Any) -> dict[str, Any]:
+    """What a BroadcastRun's subscriber and inputs hold, for failure messages."""
+    inputs = broadcast.inputs
+    return {
+        "mids": dict(broadcast.subscriber._mids),
+        "publishers": dict(broadcast.subscriber.publishers),
+        "connections": broadcast.subscriber.connections,
+        "error": broadcast.subscriber.last_error,
+        "video": {
+            k: (v.publisher, len(v.queue), v.current is not None) for k, v in inputs._video.items()
+        },
+        "audio": inputs.mixer.sources(),
+        "frames_in": inputs.frames_in,
+    }
 
 
 def hls_setting_dict(root: Path, **extra: Any) -> dict[str, Any]:

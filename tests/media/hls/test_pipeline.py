@@ -18,6 +18,7 @@ from tests.media.hls.helpers import (
     LO,
     TonePublisher,
     decode,
+    describe,
     luma_halves,
     small_settings,
     tone_power,
@@ -151,7 +152,12 @@ def test_co_hosts_are_composed_and_mixed_and_the_layout_follows_the_stage(tmp_pa
                 assert tone_power(audio, 440.0) > 0.5 and tone_power(audio, 1200.0) < 0.01
 
                 await cohost.start()
-                await wait_for(lambda: len(broadcast.inputs.tiles(1e12)) == 2, 10, "two tiles")
+                await wait_for(
+                    lambda: len(broadcast.inputs.tiles(1e12)) == 2,
+                    10,
+                    "two tiles",
+                    lambda: describe(broadcast),
+                )
                 await next_segment(broadcast, 2)
                 frames, audio, _ = decode(newest())
                 assert (frames[-1].width, frames[-1].height) == (HI.width, HI.height)
@@ -165,14 +171,24 @@ def test_co_hosts_are_composed_and_mixed_and_the_layout_follows_the_stage(tmp_pa
                 # The co-host leaves: back to one full picture. Another joins in the freed
                 # m-line (the relay re-uses parked slots) and shows up on the right.
                 await cohost.close()
-                await wait_for(lambda: len(broadcast.inputs.tiles(1e12)) == 1, 10, "one tile")
+                await wait_for(
+                    lambda: len(broadcast.inputs.tiles(1e12)) == 1,
+                    10,
+                    "one tile",
+                    lambda: describe(broadcast),
+                )
                 await next_segment(broadcast, 2)
                 left, right = luma_halves(decode(newest())[0][-1])
                 assert abs(left - right) < 25
                 guest = TonePublisher(h.client, SESSION, "guest-ws", "user:10", level=160)
                 h.closing.append(guest)
                 await guest.start()
-                await wait_for(lambda: len(broadcast.inputs.tiles(1e12)) == 2, 10, "the guest")
+                await wait_for(
+                    lambda: len(broadcast.inputs.tiles(1e12)) == 2,
+                    10,
+                    "the guest",
+                    lambda: describe(broadcast),
+                )
                 await next_segment(broadcast, 2)
                 left, right = luma_halves(decode(newest())[0][-1])
                 assert left < 60 < 90 < right, (left, right)
