@@ -21,6 +21,8 @@ _lock = threading.Lock()
 _sold_out: dict[tuple[int, int], float] = {}  # → monotonic deadline
 # (merchant, product) → (its only active variant, deadline): gates lines naming the product.
 _single_variant: dict[tuple[int, int], tuple[int, float]] = {}
+# (merchant, variant) → what to call it in a refusal ("Tee (red / S)").
+_names: dict[tuple[int, int], str] = {}
 
 
 def gate_closed(merchant_id: int, variant_id: int) -> bool:
@@ -39,6 +41,16 @@ def remember_single_variant(merchant_id: int, product_id: int, variant_id: int) 
     if len(_single_variant) > 10_000:
         _single_variant.clear()
     _single_variant[(merchant_id, product_id)] = (variant_id, time.monotonic() + 10 * TTL)
+
+
+def remember_name(merchant_id: int, variant_id: int, name: str) -> None:
+    if len(_names) > 10_000:
+        _names.clear()
+    _names[(merchant_id, variant_id)] = name
+
+
+def name_of(merchant_id: int, variant_id: int | None) -> str | None:
+    return None if variant_id is None else _names.get((merchant_id, variant_id))
 
 
 def stock_observed(merchant_id: int, levels: Iterable[tuple[int, int]]) -> None:
@@ -61,3 +73,4 @@ def gate_reset() -> None:
     with _lock:
         _sold_out.clear()
         _single_variant.clear()
+        _names.clear()

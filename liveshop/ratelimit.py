@@ -59,9 +59,12 @@ def _sync_limiter() -> limits.strategies.RateLimiter:
 
 @cache
 def _async_limiter() -> aio_strategies.RateLimiter:
-    storage = storage_from_string(
-        _storage_uri(True), key_prefix=f"{settings.LIVESHOP_REDIS_PREFIX}:rl"
-    )
+    options: dict[str, str] = {"key_prefix": f"{settings.LIVESHOP_REDIS_PREFIX}:rl"}
+    if settings.REDIS_URL:
+        # limits' async Redis storage defaults to coredis, which we do not install; redis-py's
+        # asyncio client is the one we have.
+        options["implementation"] = "redispy"
+    storage = storage_from_string(_storage_uri(True), **options)
     return aio_strategies.SlidingWindowCounterRateLimiter(storage)  # type: ignore[arg-type]
 
 

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "liveshop.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -395,3 +396,6 @@ LIVESHOP_IDEMPOTENCY_TTL = timedelta(hours=env.int("LIVESHOP_IDEMPOTENCY_TTL_H",
 # configured secret one is derived from SECRET_KEY, so nothing secret lives in the repo.
 LIVESHOP_SANDBOX_WEBHOOK_SECRET = env.str("LIVESHOP_SANDBOX_WEBHOOK_SECRET", default="")
 LIVESHOP_WEBHOOK_TOLERANCE_S = 300
+# Order placements inside Django at once per web process; more wait in the sold-out gate
+# (commerce/fastpath.py), which refuses them cheaply if the sale sells out meanwhile.
+LIVESHOP_ORDER_CONCURRENCY = env.int("LIVESHOP_ORDER_CONCURRENCY", default=8)

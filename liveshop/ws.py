@@ -19,6 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
+from liveshop.api.parsers import contains_nul
 from liveshop.tenancy.access import merchant_get
 from liveshop.tenancy.models import Merchant
 
@@ -112,6 +113,9 @@ class TenantConsumer(AsyncWebsocketConsumer):
             frame = json.loads(text_data)
         except ValueError:
             await self.send_error("bad_json", "Frames must be JSON.")
+            return
+        if contains_nul(frame):
+            await self.send_error("bad_frame", "Text may not contain NUL characters.")
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self.send_error("bad_frame", 'A frame is a JSON object with a string "type".')

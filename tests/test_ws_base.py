@@ -124,3 +124,11 @@ async def test_frames_over_64_kib_close_1009(merchant):
     await communicator.receive_json_from()
     await communicator.send_to(text_data=json.dumps({"type": "chat.send", "text": "x" * 70_000}))
     assert await closed_with(communicator) == 1009
+
+
+async def test_nul_in_a_frame_is_refused(merchant):
+    communicator, _ = await connect()
+    await communicator.receive_json_from()
+    await communicator.send_to(text_data='{"type": "chat.send", "text": "a\\u0000b"}')
+    assert (await communicator.receive_json_from())["code"] == "bad_frame"
+    await communicator.disconnect()

@@ -18,7 +18,7 @@ from liveshop.api.authentication import ApiKeyPrincipal
 from liveshop.api.views import MerchantAPIView, StorefrontAPIView, TransactionalAPIView
 from liveshop.tenancy.permissions import Perm
 
-from .. import selectors, services
+from .. import fastpath, selectors, services
 from ..models import Address, Order, OrderLine, OrderStatus, Product
 from .serializers import (
     AddressOut,
@@ -448,6 +448,12 @@ class ShopperOrderListView(ShopperAPIView):
         if placed.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST":
+            # This merchant is real and active: the sold-out gate may act for it a while.
+            fastpath.learn_merchant(slug=self.merchant.slug, merchant_id=self.merchant.id)
 
 
 class ShopperOrderDetailView(ShopperAPIView):

@@ -314,7 +314,12 @@ def _resolve(merchant: Merchant, lines: Sequence[LineIn]) -> list[ResolvedLine]:
             if not variant.is_active:
                 raise ValidationError({f"{where}.variant": [_("This variant is not for sale.")]})
         resolved.append(ResolvedLine(line.index, product, variant, line.quantity))
+        stock_gate.remember_name(merchant.id, variant.id, _display_name(product, variant))
     return resolved
+
+
+def _display_name(product: Product, variant: Variant) -> str:
+    return f"{product.name} ({variant.label})" if variant.label else product.name
 
 
 def _check_purchase_limits(
@@ -390,15 +395,19 @@ def _take_stock(merchant: Merchant, lines: Sequence[ResolvedLine]) -> list[tuple
     return levels
 
 
-def _out_of_stock(line: ResolvedLine | LineIn, available: int) -> OutOfStock:
+def _out_of_stock(
+    line: ResolvedLine | LineIn, available: int, *, merchant_id: int | None = None
+) -> OutOfStock:
     variant_id: int | None
     if isinstance(line, ResolvedLine):
-        name = line.product.name
-        if line.variant.label:
-            name = f"{name} ({line.variant.label})"
+        name = _display_name(line.product, line.variant)
         product_id, variant_id = line.product.id, line.variant.id
     else:
-        name, product_id, variant_id = f"#{line.product}", line.product, line.variant
+        product_id = line.product
+        variant_id = line.variant or (
+            stock_gate.variant_for_product(merchant_id, line.product) if merchant_id else None
+        )
+        name = (merchant_id and stock_gate.name_of(merchant_id, variant_id)) or f"#{product_id}"
     if available:
         message = _("Line %(n)d, %(name)s: only %(available)d left.") % {
             "n": line.index + 1,
@@ -482,7 +491,9 @@ def _record(order: Order, frm: str, to: str, who: Who, *, reason: str = "") -> O
         actor_label=who.label[:200],
         reason=reason[:300],
     )
-    if to in NOTIFY:
+    # A shopper's own placement needs no mail (they are on the page, paying); the order
+    # confirmation goes out when it is paid. A staff-built cart sent to them does.
+    if to in NOTIFY and frm != "":
         from ..tasks import order_status_email
 
         transaction.on_commit(
@@ -531,12 +542,12 @@ def order_place(
     with shopper_scope(merchant, shopper):
         # A stampede on a sold-out item is refused here, before any write. A retry of an
         # order that did go through still gets its order back.
-        closed = _gate_closed_line(merchant, parsed)
+        closed = gate_closed_line(merchant.id, parsed)
         if closed is not None:
             existing = _key_get(merchant, shopper, SCOPE_PLACE, key)
             if existing is not None:
                 return PlaceResult(_replayed_order(_key_matching(existing, request_hash)), True)
-            raise _out_of_stock(closed, 0)
+            raise _out_of_stock(closed, 0, merchant_id=merchant.id)
         key_id, existing = _claim(merchant, shopper, SCOPE_PLACE, key, request_hash)
         if existing is not None:
             return PlaceResult(_replayed_order(existing), True)
@@ -558,12 +569,18 @@ def order_place(
     return PlaceResult(order, False)
 
 
-def _gate_closed_line(merchant: Merchant, lines: Sequence[LineIn]) -> LineIn | None:
+def gate_closed_line(merchant_id: int, lines: Sequence[LineIn]) -> LineIn | None:
+    """The first line whose variant this process recently saw sold out, if any."""
     for line in lines:
-        variant_id = line.variant or stock_gate.variant_for_product(merchant.id, line.product)
-        if variant_id is not None and stock_gate.gate_closed(merchant.id, variant_id):
+        variant_id = line.variant or stock_gate.variant_for_product(merchant_id, line.product)
+        if variant_id is not None and stock_gate.gate_closed(merchant_id, variant_id):
             return line
     return None
+
+
+def out_of_stock_error(merchant_id: int, line: LineIn, available: int = 0) -> OutOfStock:
+    """The refusal for a line the gate holds sold out (named as the catalog last said)."""
+    return _out_of_stock(line, available, merchant_id=merchant_id)
 
 
 def _order_insert(

@@ -28,4 +28,19 @@ class BoundedJSONParser(JSONParser):
         length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
         if length > MAX_BODY_BYTES:
             raise RequestTooLarge()
-        return super().parse(stream, media_type, parser_context)
+        data = super().parse(stream, media_type, parser_context)
+        if contains_nul(data):
+            # Postgres cannot store NUL in text or jsonb; no legitimate client sends one.
+            raise exceptions.ParseError("Text may not contain NUL characters.")
+        return data
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a parsed JSON value holds a NUL character in any string, key included."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False

@@ -31,6 +31,9 @@ class InProcessScheduler(threading.Thread):
         current_app.loader.import_default_modules()  # autodiscover every app's tasks.py
         self.schedule = schedule if schedule is not None else settings.CELERY_BEAT_SCHEDULE
         self.tick = tick
+        # Celery finds the apps' tasks modules lazily (a worker does it at start); the web
+        # process must ask, or no scheduled task is registered here.
+        current_app.loader.import_default_modules()
         self.stopping = threading.Event()
         now = time.monotonic()
         self.due = {name: now + min(_interval(entry), 5.0) for name, entry in self.schedule.items()}

@@ -181,3 +181,15 @@ def test_purge_expired_tokens(shopper):
     live, _ = token_issue(user=shopper)
     assert tokens_purge_expired() == 1
     assert list(AuthToken.objects.values_list("pk", flat=True)) == [live.pk]
+
+
+def test_nul_characters_are_refused_at_the_edge(api, shopper):
+    # Found by the API fuzzer: Postgres cannot store NUL; it must be a 400, never a 500.
+    client = api(shopper)
+    assert client.get("/api/v1/me?q=a%00b").status_code == 400
+    body = client.post(
+        "/api/v1/auth/register",
+        {"email": "n@example.test", "password": "s3cret-pass!", "display_name": "a\x00b"},
+        format="json",
+    )
+    assert body.status_code == 400 and body.json()["error"]["code"] == "parse_error"

@@ -357,27 +357,56 @@ class TestDrafts:
 
 
 class TestEmails:
-    def test_each_transition_mails_once(
+    def pay(self, merchant, shopper, product):
+        from commerce.payments.sandbox import sandbox_decide
+        from commerce.services.payments import payment_webhook_receive
+        from tests.commerce.conftest import event, signed
+
+        order = place(merchant, shopper, [{"product": product.pk, "quantity": 1}]).order
+        payment = services.payment_start(
+            merchant=merchant, shopper=shopper, order=order, base_url="http://testserver/"
+        ).payment
+        sandbox_decide(payment_ref=payment.external_id, approve=True)
+        body, headers = signed(event(payment.external_id, 1900))
+        payment_webhook_receive(gateway="sandbox", headers=headers, body=body)
+        return order
+
+    def test_confirmation_on_payment_once(
         self, merchant, shopper, product, django_capture_on_commit_callbacks
     ):
         from commerce.tasks import order_status_email
 
         with django_capture_on_commit_callbacks(execute=True):
-            order = place(merchant, shopper, [{"product": product.pk, "quantity": 1}]).order
+            order = self.pay(merchant, shopper, product)
+        # Placing sends nothing (the shopper is paying on the page); paying confirms.
         assert len(mail.outbox) == 1
         assert mail.outbox[0].to == [shopper.email]
-        assert order.number in mail.outbox[0].subject
+        assert order.number in mail.outbox[0].subject and "confirmed" in mail.outbox[0].subject
         with tenant_scope(merchant.id):
-            transition = OrderTransition.objects.get(order=order)
+            transition = OrderTransition.objects.get(order=order, to_status="paid")
         assert transition.notified_at is not None
         # A redelivered task sends nothing new.
         assert order_status_email(transition.pk, merchant.id) is False
         assert len(mail.outbox) == 1
 
+    def test_a_sent_cart_and_expiry_are_mailed(
+        self, merchant, agent, shopper, product, django_capture_on_commit_callbacks
+    ):
+        actor = actor_for(agent, merchant, "agent")
+        with django_capture_on_commit_callbacks(execute=True):
+            draft = services.order_draft_create(
+                actor=actor, shopper=shopper, lines=[{"product": product.pk, "quantity": 1}]
+            )
+            services.order_draft_send(actor=actor, order=draft)
+        assert len(mail.outbox) == 1 and "awaiting payment" in mail.outbox[0].subject
+        with django_capture_on_commit_callbacks(execute=True):
+            services.reservations_expire(now=timezone.now() + timedelta(minutes=11))
+        assert len(mail.outbox) == 2 and "expired" in mail.outbox[1].subject
+
     def test_shopper_locale(self, merchant, product, django_capture_on_commit_callbacks):
         shopper = UserFactory(locale="zh-hans")
         with django_capture_on_commit_callbacks(execute=True):
-            place(merchant, shopper, [{"product": product.pk, "quantity": 1}])
+            self.pay(merchant, shopper, product)
         assert len(mail.outbox) == 1  # rendered under zh-hans without error
 
 
