@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ import av
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from media.relay import passthrough
 from media.relay.client import EventStream, RelayClient
 from media.relay.protocol import RelayError
 from media.relay.registry import RelayPool
@@ -34,6 +36,24 @@ logger = logging.getLogger(__name__)
 INITIAL_SLOTS = 1
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 5.0)
 STABLE_AFTER = 10.0  # a connection that lasted this long resets the backoff
+# A mapped video feed that brings no frame for this long gets a keyframe request (PLI) from
+# us, at most once per interval: a request the relay made for us can be lost (a publisher
+# not yet connected), and aiortc publishers only send keyframes when asked.
+STARVED_AFTER = 1.5
+KEYFRAME_EVERY = 1.0
+
+
+def declared_ssrcs(sdp: str) -> dict[str, int]:
+    """mid → the media SSRC the sender declared in its SDP (the first of an FID group)."""
+    out: dict[str, int] = {}
+    for section in re.split(r"\r?\n(?=m=)", sdp):
+        mid = re.search(r"^a=mid:(\S+)", section, re.M)
+        group = re.search(r"^a=ssrc-group:FID (\d+)", section, re.M)
+        single = re.search(r"^a=ssrc:(\d+)", section, re.M)
+        found = group or single
+        if mid and found:
+            out[mid.group(1)] = int(found.group(1))
+    return out
 
 
 class StageSubscriber:
@@ -55,8 +75,12 @@ class StageSubscriber:
         self.connected = False
         self.publishers: dict[str, str] = {}  # identity → live | away
         self.last_error: str | None = None
+        self.keyframe_requests = 0
         self._ids = itertools.count(1)
         self._mids: dict[str, tuple[str, str]] = {}  # mid → (feed, publisher)
+        self._mapped_at: dict[str, float] = {}  # mid → when it got its current feed
+        self._last_video: dict[str, float] = {}  # mid → last decoded frame
+        self._ssrcs: dict[str, int] = {}
 
     async def run(self) -> None:
         """Subscribe until cancelled, again after each loss."""
@@ -79,11 +103,16 @@ class StageSubscriber:
             await asyncio.sleep(BACKOFF[min(failures, len(BACKOFF) - 1)])
 
     def _apply(self, tracks: list[dict[str, Any]]) -> None:
-        self._mids = {
+        mids = {
             str(t["mid"]): (str(t["feed"]), str(t["publisher"]))
             for t in tracks
             if t.get("feed") and t.get("publisher") and t.get("mid") is not None
         }
+        now = time.monotonic()
+        for mid, where in mids.items():
+            if self._mids.get(mid) != where:
+                self._mapped_at[mid] = now
+        self._mids = mids
         self.inputs.keep_only({feed for feed, _ in self._mids.values()})
         for _, publisher in self._mids.values():
             self.publishers.setdefault(publisher, "live")
@@ -97,6 +126,7 @@ class StageSubscriber:
                     continue  # a parked m-line
                 feed, publisher = where
                 if isinstance(frame, av.VideoFrame):
+                    self._last_video[mid] = time.monotonic()
                     self.inputs.video(feed, publisher, frame)
                 elif isinstance(frame, av.AudioFrame):
                     self.inputs.audio(feed, publisher, frame)
@@ -136,9 +166,11 @@ class StageSubscriber:
             )
             self.connections += 1
             await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+            self._ssrcs = declared_ssrcs(reply["sdp"])
             self._apply(reply["tracks"])
             lost = asyncio.ensure_future(failed.wait())
             tasks.append(lost)
+            tasks.append(asyncio.ensure_future(self._keyframe_watch(pc)))
             while True:
                 getting = asyncio.ensure_future(events.get())
                 done, _ = await asyncio.wait({getting, lost}, return_when=asyncio.FIRST_COMPLETED)
@@ -162,6 +194,24 @@ class StageSubscriber:
             await pc.close()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _keyframe_watch(self, pc: RTCPeerConnection) -> None:
+        """Ask again for a keyframe on video feeds that bring nothing (see STARVED_AFTER)."""
+        while True:
+            await asyncio.sleep(KEYFRAME_EVERY)
+            if pc.connectionState != "connected":
+                continue
+            now = time.monotonic()
+            for transceiver in pc.getTransceivers():
+                mid = str(transceiver.mid)
+                if transceiver.kind != "video" or mid not in self._mids:
+                    continue
+                last = max(self._last_video.get(mid, 0.0), self._mapped_at.get(mid, now))
+                ssrc = self._ssrcs.get(mid)
+                if now - last > STARVED_AFTER and ssrc is not None:
+                    with contextlib.suppress(Exception):  # transport closing: next round
+                        await passthrough.send_pli(transceiver.receiver, ssrc)
+                        self.keyframe_requests += 1
+
     async def _on_event(
         self, pc: RTCPeerConnection, client: RelayClient, peer: str, event: dict[str, Any]
     ) -> bool:
@@ -171,6 +221,7 @@ class StageSubscriber:
             # Co-hosts joined or left: apply the relay's offer like a browser would.
             await pc.setRemoteDescription(RTCSessionDescription(sdp=event["sdp"], type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
+            self._ssrcs = declared_ssrcs(event["sdp"])
             self._apply(event.get("tracks") or [])
             reply = await client.answer(
                 session=self.session, peer=peer, sdp=pc.localDescription.sdp

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,3 +313,47 @@ def test_recording_is_a_vod_playlist_that_plays_from_start_to_end_across_a_resta
     assert manifest["duration"] == pytest.approx(vod.duration, abs=0.01)
     assert len(manifest["segments"]) == len(vod.segments)
     assert manifest["segments"][breaks[0]][4] is True
+
+
+def test_a_lost_keyframe_request_is_asked_again(tmp_path: Path) -> None:
+    """The relay's own keyframe requests for the worker are lost (fault injected: those of
+    the first second are dropped, as when a publisher is not connected yet). aiortc
+    publishers send a keyframe only when asked, so the worker asks again itself."""
+    settings = small_settings(tmp_path)
+
+    async def scenario() -> None:
+        async with relay_harness() as h:
+            real = h.relay._send_keyframe_request
+            dropped: list[float] = []
+            armed: list[float] = []
+
+            async def lossy(feed: Any) -> bool:
+                if armed and time.monotonic() - armed[0] < 1.0:
+                    dropped.append(time.monotonic())
+                    return False
+                return await real(feed)
+
+            h.relay._send_keyframe_request = lossy  # type: ignore[method-assign]
+            host = TonePublisher(h.client, SESSION, "host-ws", "host", level=60)
+            h.closing.append(host)
+            await host.start()
+            await host.wait_connected()
+            await asyncio.sleep(1.0)  # its first keyframe is long gone
+            pool = RelayPool(LocalDirectory(h.address))
+            broadcast = BroadcastRun(settings, job(), pool=pool, identity="hls:test")
+            armed.append(time.monotonic())
+            broadcast.start()
+            try:
+                await wait_for(
+                    lambda: bool(broadcast.inputs._video),
+                    10,
+                    "the picture",
+                    lambda: (dropped, describe(broadcast)),
+                )
+                assert dropped, "the relay's requests were dropped"
+                assert broadcast.subscriber.keyframe_requests >= 1
+            finally:
+                await broadcast.stop()
+                await pool.close()
+
+    run(scenario(), timeout=60)
