@@ -346,6 +346,19 @@ LIVESHOP_MEDIA_RELAY_WORKERS = env.int("LIVESHOP_MEDIA_RELAY_WORKERS", default=1
 # Empty by default: a relay on a public address needs only host candidates, and aiortc would
 # otherwise fall back to Google's public STUN server.
 LIVESHOP_ICE_SERVERS = env.json("LIVESHOP_ICE_SERVERS", default=[])
+# ICE servers handed to browsers (signalling `hello`) and WHIP encoders (Link headers):
+#   LIVESHOP_ICE_STUN_URLS   comma-separated stun: URIs, e.g. stun:stun.example.com:3478
+#   LIVESHOP_ICE_TURN_URLS   comma-separated turn:/turns: URIs of a coturn with use-auth-secret
+#   LIVESHOP_ICE_TURN_SECRET coturn's static-auth-secret: credentials are minted per user
+#                            (`<expiry>:<user>`, HMAC-SHA1), never a static password
+#   LIVESHOP_ICE_TURN_TTL_S  how long a minted TURN credential stays valid (default 6 h)
+LIVESHOP_ICE_STUN_URLS = env.list("LIVESHOP_ICE_STUN_URLS", default=[])
+LIVESHOP_ICE_TURN_URLS = env.list("LIVESHOP_ICE_TURN_URLS", default=[])
+LIVESHOP_ICE_TURN_SECRET = env.str("LIVESHOP_ICE_TURN_SECRET", default="")
+LIVESHOP_ICE_TURN_TTL = env.int("LIVESHOP_ICE_TURN_TTL_S", default=6 * 3600)
+# Media signalling: offers (each builds a peer connection in a relay) per account, or per
+# IP address before login, across all of a merchant's rooms and sockets.
+LIVESHOP_MEDIA_OFFER_RATE = env.str("LIVESHOP_MEDIA_OFFER_RATE", default="60/min")
 # Loopback-only ICE for tests and development on one machine: the relay (and test clients)
 # offer 127.0.0.1 as their only host candidate. Never enable it in production.
 LIVESHOP_ICE_LOOPBACK = env.bool("LIVESHOP_ICE_LOOPBACK", default=False)

@@ -7,6 +7,7 @@ from liveshop import views
 from liveshop.accounts import api as accounts_api
 from liveshop.tenancy import urls as tenancy_urls
 from liveshop.tenancy import views as tenancy_views
+from media import urls as media_urls
 from rooms import urls as rooms_urls
 
 api_v1 = [
@@ -16,6 +17,7 @@ api_v1 = [
     *tenancy_urls.api_urlpatterns,
     *commerce_urls.api_urlpatterns,
     *rooms_urls.api_urlpatterns,
+    *media_urls.api_urlpatterns,
 ]
 
 dashboard_urlpatterns = [
@@ -42,6 +44,7 @@ urlpatterns = [
         ),
     ),
     *commerce_urls.platform_urlpatterns,
+    *media_urls.platform_urlpatterns,
     path("hls/", include("media.hls.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -10,6 +10,10 @@ class MediaConfig(AppConfig):
     name = "media"
     label = "media"
     verbose_name = "Media"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import ice  # noqa: F401 - registers the ICE settings check
 
     def serve_processes(self, *, python: str, host: str, port: int) -> list[tuple[str, list[str]]]:
         """`manage.py serve` (make run) starts the media relay beside the web server."""

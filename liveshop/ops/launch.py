@@ -133,8 +133,11 @@ def stack_prepare(
         LIVESHOP_REDIS_PREFIX=f"stack{run_id}",
         LIVESHOP_DEMO_COINS="1000",
     )
+    port = free_port()
+    # The stack's own address is the platform origin: WebSockets check Origin against it.
+    env["LIVESHOP_BASE_URL"] = f"http://127.0.0.1:{port}"
     env.update(extra_env or {})
-    stack = Stack(port=free_port(), env=env, var_dir=var_dir, log_path=var_dir / "serve.log")
+    stack = Stack(port=port, env=env, var_dir=var_dir, log_path=var_dir / "serve.log")
     if postgres_url:
         base = postgres_url.rsplit("/", 1)[0]
         stack.db_name = f"liveshop_stack_{run_id}"

@@ -31,8 +31,8 @@ class Job:
 
     @property
     def session(self) -> str:
-        # The media consumer's session key for a room (media/README.md). Only rooms:
-        # consults are never rendered.
+        # media.access.room_session_key(room), from ids (the worker has no Room). Only
+        # rooms: consults are never rendered.
         return f"room:{self.merchant_id}:{self.room_id}"
 
 

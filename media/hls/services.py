@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from liveshop.errors import Conflict, DomainError
 from liveshop.tenancy.models import Merchant
 from liveshop.tenancy.scope import tenant_scope
+from media.access import host_identity
 from rooms.models import Room, RoomStatus
 
 from .config import hls_settings
@@ -56,7 +57,7 @@ def broadcast_start(*, merchant: Merchant, room: Room, record: bool = False) -> 
                     room=room,
                     epoch=epoch,
                     record=bool(record),
-                    host_identity=f"user:{room.host_id}",
+                    host_identity=host_identity(room),
                 )
         except IntegrityError:
             # Another request started it meanwhile (one open broadcast per room).

@@ -218,6 +218,10 @@ class RelayClient:
 
     # --- event streams ---
 
+    def has_events(self, session: str, peer: str) -> bool:
+        """Whether this peer's event stream is open."""
+        return (session, peer) in self._streams
+
     def events(self, session: str, peer: str) -> EventStream:
         """The event stream of one peer: register it before its first offer."""
         key = (session, peer)

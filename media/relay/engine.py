@@ -861,7 +861,16 @@ class Relay:
                 self._bind(slot, feed)
         self._watch_subscribe_leg(sess, leg)
         self.counters["subscribe_offers"] += 1
-        return {"type": "answer", "sdp": pc.localDescription.sdp, "tracks": leg.tracks()}
+        return {
+            "type": "answer",
+            "sdp": pc.localDescription.sdp,
+            "tracks": leg.tracks(),
+            # Where each publisher stands now: a viewer joining while the host is away
+            # learns it here (publisher.* events only report changes).
+            "publishers": [
+                {"identity": p.identity, "state": p.state} for p in sess.publishers.values()
+            ],
+        }
 
     def _bind(self, slot: Slot, feed: Feed | None) -> None:
         slot.feed = feed

@@ -207,20 +207,26 @@ class RelayPool:
         """Offer on the session's relay, following one `moved` redirect. Returns the client
         to use for this peer from now on, its event stream, and the answer."""
         client = await self.client_for(session)
+        # A peer that already has a leg (a viewer who now publishes, a re-offer) keeps its
+        # event stream when this offer is refused: only a stream made for it is closed.
+        fresh = not client.has_events(session, peer)
         events = client.events(session, peer)
         try:
             return client, events, await client.offer(session=session, peer=peer, **fields)
         except RelayError as exc:
-            events.close()
+            if fresh:
+                events.close()
             address = exc.extra.get("address")
             if exc.code != "moved" or not address:
                 raise
         client = self.client(str(address))
+        fresh = not client.has_events(session, peer)
         events = client.events(session, peer)
         try:
             return client, events, await client.offer(session=session, peer=peer, **fields)
         except RelayError:
-            events.close()
+            if fresh:
+                events.close()
             raise
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from liveshop.errors import Conflict, DomainError
 from liveshop.tenancy.scope import tenant_scope
+from media.access import room_session_key
 from media.hls import jobs, selectors, services
 from media.hls.apps import HlsConfig
 from media.hls.config import hls_settings
@@ -81,6 +82,8 @@ def test_broadcast_start_needs_hls_and_a_live_room(
     started = services.broadcast_start(merchant=merchant, room=room, record=True)
     assert started.status == BroadcastStatus.ACTIVE and started.record
     assert started.host_identity == f"user:{host.pk}"
+    # The worker subscribes to the session the media consumer publishes into.
+    assert as_job(started).session == room_session_key(room)
     again = services.broadcast_start(merchant=merchant, room=room, record=False)
     assert again.pk == started.pk and again.record  # idempotent, keeps its choice
     with pytest.raises(DomainError) as foreign:
