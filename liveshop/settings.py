@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "commerce",
     "rooms",
     "media",
+    "media.hls",
     "assistant",
 ]
 
@@ -378,6 +379,30 @@ LIVESHOP_MEDIA = {
     "RENEGOTIATION_TIMEOUT": 10.0,
     "KEYFRAME_INTERVAL": 0.3,  # at most one PLI per feed per interval (plus a trailing one)
     "STATS_INTERVAL": 1.0,
+}
+
+# --- HLS and recordings (media/hls/README.md) --------------------------------------------
+# `manage.py hls_worker` renders live rooms once (compose, mix, one encode per rendition) to
+# MPEG-TS segments under ROOT, served at /hls/<m>/<room>/... `make run` starts the worker
+# when LIVESHOP_HLS is on. Renditions as JSON, e.g.
+#   [{"name": "720p", "width": 1280, "height": 720, "video_bitrate": 2500000, "profile": "high"}]
+LIVESHOP_HLS = {
+    "ENABLED": env.bool("LIVESHOP_HLS", default=False),
+    "ROOT": env.str("LIVESHOP_HLS_ROOT", default=str(Path(MEDIA_ROOT) / "hls")),
+    "RENDITIONS": env.json("LIVESHOP_HLS_RENDITIONS", default=[]),  # [] = 720p + 360p
+    "FPS": env.int("LIVESHOP_HLS_FPS", default=30),
+    "SEGMENT_SECONDS": env.float("LIVESHOP_HLS_SEGMENT_SECONDS", default=2.0),
+    "WINDOW": env.int("LIVESHOP_HLS_WINDOW", default=6),  # segments in a live playlist
+    "AUDIO_BITRATE": 128_000,
+    "PRESET": env.str("LIVESHOP_HLS_PRESET", default="veryfast"),
+    "THREADS": env.int("LIVESHOP_HLS_THREADS", default=0),  # x264 threads; 0 = auto
+    "MAX_SESSIONS": env.int("LIVESHOP_HLS_MAX_SESSIONS", default=4),  # per worker process
+    "POLL_SECONDS": 1.0,
+    "LEASE_SECONDS": 10.0,
+    "JANITOR_AGE": 600.0,  # unrecorded shows' files are deleted this long after the end
+    # Behind nginx: an internal location aliasing ROOT (e.g. "/_hls/"); the view then only
+    # checks access and nginx sends the file (X-Accel-Redirect).
+    "ACCEL_REDIRECT": env.str("LIVESHOP_HLS_ACCEL_REDIRECT", default=""),
 }
 
 # Commerce: how long an unpaid order holds its stock; how long Idempotency-Keys are kept.

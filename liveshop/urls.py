@@ -52,6 +52,7 @@ urlpatterns = [
     ),
     *commerce_urls.platform_urlpatterns,
     *media_urls.platform_urlpatterns,
+    path("hls/", include("media.hls.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
