@@ -64,7 +64,11 @@ class ShowForm(forms.Form):
         label=_("Recording"),
         max_length=200,
         required=False,
-        help_text=_("For a recorded show: the video (an http(s) URL of the recording)."),
+        help_text=_(
+            "For a recorded show: one of your recordings (room/recording, listed as you type)"
+            " or an http(s) video URL."
+        ),
+        widget=forms.TextInput(attrs={"list": "recordings"}),
     )
     starts_at = forms.DateTimeField(label=_("Starts at"), **DATETIME)  # type: ignore[arg-type]
     ends_at = forms.DateTimeField(label=_("Ends at"), required=False, **DATETIME)  # type: ignore[arg-type]

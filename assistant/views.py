@@ -186,6 +186,8 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         "show_form": show_form,
         "entries": entries,
         "lineup": room_selectors.lineup_products(room=room),
+        "recordings": virtual_host.recordings_available(merchant=merchant),
+        "recording_seconds": virtual_host.recording_seconds(show) if show else None,
         "questions": list(selectors.question_list(merchant=merchant, room=room)[:50]),
         **_unanswered_context(request, room),
     }

@@ -8,10 +8,13 @@ rooms/events.py, so viewers' cards and the assistant's "this one" follow the tim
 assistant answers chat as in any room. Viewers see it labelled as a replay.
 
 Two modes share the timeline: `slideshow` (product images, captions, prices — needs nothing
-but the catalog) and `recording`, which plays a recorded show (issue 8) in a loop while the
-same timeline pins products at their offsets. `recording_source` is the hook: it turns the
-show's `recording` into a playable URL; until recordings exist it accepts an http(s) video
-URL, and a show whose recording cannot be played runs as a slideshow.
+but the catalog) and `recording`, which plays a recorded show in a loop while the same
+timeline pins products at their offsets into it. `recording` names one of the merchant's
+recordings (issue 8, media/hls: `<room slug>/<epoch>`, played from its `replay.m3u8`) or an
+http(s) video URL; `recording_source` is the one place that resolves it. With a recording of
+known length every viewer plays the same moment (`show_state()["recording_offset"]`) and the
+job pins the entry under that moment; a show whose recording cannot be played runs as a
+slideshow.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -30,11 +33,15 @@ from django.utils.translation import gettext as _
 from commerce.models import Product
 from commerce.services.common import actor_scope
 from liveshop.tenancy.access import Actor
+from liveshop.tenancy.models import Merchant
 from liveshop.tenancy.permissions import Perm
 from liveshop.tenancy.scope import rls_bypass, tenant_scope
 from liveshop.tenancy.services import audit_record
 from rooms.events import publish
 from rooms.models import Room
+
+if TYPE_CHECKING:
+    from media.hls.models import Broadcast
 
 from . import selectors
 from .catalog import Catalog, catalog_load, product_card
@@ -57,17 +64,60 @@ SHOW_FIELDS = ("mode", "recording", "starts_at", "ends_at", "slide_seconds", "is
 # --- recordings (issue 8 hook) ---------------------------------------------------------------
 
 
-def recording_source(show: VirtualShow) -> str | None:
-    """A playable URL for the show's recording, or None (then it runs as a slideshow).
+def _external(recording: str) -> bool:
+    parts = urlsplit(recording)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
-    Issue 8 (recording) will resolve its recording ids here; until then a recording is an
-    http(s) URL of a video file or HLS playlist the merchant hosts."""
+
+def recording_broadcast(*, merchant: Merchant, recording: str) -> Broadcast | None:
+    """The merchant's finished recording named `<room slug>/<epoch>` (media/hls), or None."""
+    from media.hls import selectors as hls
+
+    slug, _, epoch = recording.partition("/")
+    room = Room.objects.filter(merchant=merchant, slug=slug).first() if slug and epoch else None
+    if room is None:
+        return None
+    return hls.recordings(merchant=merchant, room=room).filter(epoch=epoch).first()
+
+
+def recording_source(show: VirtualShow) -> str | None:
+    """A playable URL for the show's recording, or None (then it runs as a slideshow): the
+    HLS replay of one of the merchant's recordings, or an http(s) video URL."""
     if show.mode != ShowMode.RECORDING or not show.recording:
         return None
-    parts = urlsplit(show.recording)
-    if parts.scheme in ("http", "https") and parts.netloc:
+    if _external(show.recording):
         return show.recording
-    return None
+    from media.hls import selectors as hls
+
+    broadcast = recording_broadcast(merchant=show.merchant, recording=show.recording)
+    return hls.recording_url(broadcast) if broadcast is not None else None
+
+
+def recording_seconds(show: VirtualShow) -> float | None:
+    """The length of the show's recording when known (recordings of media/hls)."""
+    if show.mode != ShowMode.RECORDING or not show.recording or _external(show.recording):
+        return None
+    broadcast = recording_broadcast(merchant=show.merchant, recording=show.recording)
+    if broadcast is None or not broadcast.duration or broadcast.duration <= 0:
+        return None
+    return float(broadcast.duration)
+
+
+def recordings_available(*, merchant: Merchant) -> list[dict[str, Any]]:
+    """The merchant's finished recordings, newest first, as the dashboard offers them."""
+    from media.hls.models import Broadcast, BroadcastStatus
+
+    rows = (
+        Broadcast.objects.filter(
+            merchant=merchant, record=True, status=BroadcastStatus.ENDED, segments__gt=0
+        )
+        .select_related("room")
+        .order_by("-id")[:50]
+    )
+    return [
+        {"value": f"{b.room.slug}/{b.epoch}", "room": b.room.title, "seconds": b.duration}
+        for b in rows
+    ]
 
 
 # --- scheduling (staff) ----------------------------------------------------------------------
@@ -92,7 +142,9 @@ def _seconds(field: str, value: Any, *, optional: bool = False) -> int | None:
     return value
 
 
-def _show_values(data: Mapping[str, Any], show: VirtualShow | None) -> dict[str, Any]:
+def _show_values(
+    merchant: Merchant, data: Mapping[str, Any], show: VirtualShow | None
+) -> dict[str, Any]:
     unknown = set(data) - set(SHOW_FIELDS)
     if unknown:
         raise ValidationError({k: [_("Unknown field.")] for k in sorted(unknown)})
@@ -128,6 +180,18 @@ def _show_values(data: Mapping[str, Any], show: VirtualShow | None) -> dict[str,
     recording = values.get("recording", show.recording if show else "")
     if mode == ShowMode.RECORDING and not recording:
         raise ValidationError({"recording": [_("Give the recording to replay.")]})
+    if (
+        mode == ShowMode.RECORDING
+        and not _external(recording)
+        and recording_broadcast(merchant=merchant, recording=recording) is None
+    ):
+        raise ValidationError(
+            {
+                "recording": [
+                    _("Choose one of your recordings (room/recording) or give a video URL.")
+                ]
+            }
+        )
     return values
 
 
@@ -142,7 +206,7 @@ def show_save(*, actor: Actor, room: Room, data: Mapping[str, Any]) -> VirtualSh
             .filter(merchant=actor.merchant, room=room)
             .first()
         )
-        values = _show_values(data, show)
+        values = _show_values(actor.merchant, data, show)
         if show is None:
             show = VirtualShow.objects.create(merchant=actor.merchant, room=room, **values)
             RoomAssistant.objects.update_or_create(
@@ -306,21 +370,56 @@ def show_step(show: VirtualShow, now: datetime) -> bool:
             _stop(show)
             show.save(update_fields=["next_at", "entry_started_at", "position"])
         return False
-    if not show.running:
-        position, loop = usable[0], 0
+    length = recording_seconds(show)
+    if length is not None:
+        # A recording: pin the entry under the moment every viewer is playing now.
+        position, loop, left = _at_offset(show, entries, usable, now, length)
+        seconds = max(1, round(left))
+        next_at = now + timedelta(seconds=left)
     else:
-        later = [i for i in usable if i > show.position]
-        position, loop = (later[0], show.loop) if later else (usable[0], show.loop + 1)
+        if not show.running:
+            position, loop = usable[0], 0
+        else:
+            later = [i for i in usable if i > show.position]
+            position, loop = (later[0], show.loop) if later else (usable[0], show.loop + 1)
+        seconds = entries[position].seconds or show.slide_seconds
+        # A job that was down does not replay what it missed: the step starts now.
+        next_at = now + timedelta(seconds=seconds)
     entry = entries[position]
-    seconds = entry.seconds or show.slide_seconds
     show.position, show.loop = position, loop
     show.entry_started_at = now
-    # A job that was down does not replay what it missed: the step starts now.
-    show.next_at = now + timedelta(seconds=seconds)
+    show.next_at = next_at
     show.save(update_fields=["position", "loop", "entry_started_at", "next_at"])
     catalog = catalog_load(merchant=show.merchant)
     publish(show.room, _pin_event(show, entry, catalog, seconds))
     return True
+
+
+def recording_offset(show: VirtualShow, now: datetime, length: float) -> tuple[int, float]:
+    """(loop, seconds into the recording) at `now`: the show plays it from `starts_at`."""
+    elapsed = max(0.0, (now - show.starts_at).total_seconds())
+    loop, offset = divmod(elapsed, length)
+    return int(loop), offset
+
+
+def _at_offset(
+    show: VirtualShow, entries: list[ShowEntry], usable: list[int], now: datetime, length: float
+) -> tuple[int, int, float]:
+    """(entry index, loop, seconds until the next boundary) for a recording: entries cover
+    the recording one after another by their seconds; the last holds to the end."""
+    loop, offset = recording_offset(show, now, length)
+    start = 0.0
+    index, end = len(entries) - 1, length
+    for i, entry in enumerate(entries):
+        stop = start + (entry.seconds or show.slide_seconds)
+        if offset < stop:
+            index, end = i, min(stop, length)
+            break
+        start = stop
+    if index not in usable:  # an inactive product: keep showing the one before it
+        earlier = [i for i in usable if i < index]
+        index = earlier[-1] if earlier else usable[0]
+    return index, loop, max(0.5, end - offset)
 
 
 def _due(show: VirtualShow, now: datetime) -> bool:
@@ -390,10 +489,18 @@ def show_state(*, show: VirtualShow, lang: str = "en") -> dict[str, Any]:
         if show.running
         else None
     )
+    length = recording_seconds(show)
+    offset = (
+        recording_offset(show, timezone.now(), length)[1]
+        if length is not None and show.running
+        else None
+    )
     return {
         "replay": True,
         "mode": show.mode,
         "recording_url": recording_source(show),
+        "recording_seconds": length,
+        "recording_offset": round(offset, 2) if offset is not None else None,
         "running": show.running,
         "starts_at": show.starts_at.timestamp(),
         "ends_at": show.ends_at.timestamp() if show.ends_at else None,

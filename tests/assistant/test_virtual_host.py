@@ -209,8 +209,41 @@ class TestIsolation:
             )
 
 
+def recorded(
+    merchant: Any, room: Any, seconds: float = 120.0, epoch: str = "20261120T200000-abc123"
+) -> Any:
+    """A finished recording of `room` (issue 8's Broadcast row, as the HLS worker leaves it)."""
+    from media.hls.models import Broadcast, BroadcastStatus
+
+    with tenant_scope(merchant.id):
+        return Broadcast.objects.create(
+            merchant=merchant,
+            room=room,
+            epoch=epoch,
+            record=True,
+            status=BroadcastStatus.ENDED,
+            segments=30,
+            duration=seconds,
+        )
+
+
 class TestRecording:
-    def test_a_recording_plays_when_it_is_a_video_url(self, shop):
+    def test_a_recording_of_the_merchant_plays_from_its_hls_replay(self, shop):
+        room = shop["room"]
+        recorded(room.merchant, room)
+        show = schedule(
+            shop,
+            timezone.now(),
+            [{"product": shop["tee"].pk}],
+            mode="recording",
+            recording=f"{room.slug}/20261120T200000-abc123",
+        )
+        with tenant_scope(room.merchant_id):
+            url = virtual_host.recording_source(show)
+            assert virtual_host.recording_seconds(show) == 120.0
+        assert url == f"/hls/{room.merchant.slug}/{room.slug}/20261120T200000-abc123/replay.m3u8"
+
+    def test_an_external_video_url_plays_as_it_is(self, shop):
         show = schedule(
             shop,
             timezone.now(),
@@ -219,8 +252,71 @@ class TestRecording:
             recording="https://cdn.example/show-42.mp4",
         )
         assert virtual_host.recording_source(show) == "https://cdn.example/show-42.mp4"
-        show.recording = "rec_42"  # an issue-8 recording id: not playable yet → slideshow
-        assert virtual_host.recording_source(show) is None
+        assert virtual_host.recording_seconds(show) is None
         show.mode = "slideshow"
-        show.recording = "https://cdn.example/show-42.mp4"
         assert virtual_host.recording_source(show) is None
+
+    @pytest.mark.parametrize(
+        "recording", ["nope/20261120T200000-abc123", "javascript:alert(1)", "rec_42"]
+    )
+    def test_unknown_recordings_are_refused(self, shop, recording):
+        from django.core.exceptions import ValidationError
+
+        with pytest.raises(ValidationError) as info:
+            virtual_host.show_save(
+                actor=shop["actor"],
+                room=shop["room"],
+                data={"starts_at": timezone.now(), "mode": "recording", "recording": recording},
+            )
+        assert "recording" in info.value.message_dict
+
+    def test_another_merchants_recording_is_refused(self, shop, other_merchant, outsider):
+        from django.core.exceptions import ValidationError
+
+        from tests.factories import RoomFactory
+
+        theirs = RoomFactory.create(merchant=other_merchant, host=outsider, slug=shop["room"].slug)
+        recorded(other_merchant, theirs)
+        with pytest.raises(ValidationError):
+            virtual_host.show_save(
+                actor=shop["actor"],
+                room=shop["room"],
+                data={
+                    "starts_at": timezone.now(),
+                    "mode": "recording",
+                    "recording": f"{theirs.slug}/20261120T200000-abc123",
+                },
+            )
+
+    def test_pins_follow_the_moment_every_viewer_is_playing(
+        self, shop, published, django_capture_on_commit_callbacks
+    ):
+        room = shop["room"]
+        recorded(room.merchant, room, seconds=100.0)
+        t0 = timezone.now()
+        show = schedule(
+            shop,
+            t0,
+            [
+                {"product": shop["tee"].pk, "seconds": 30},
+                {"product": shop["hoodie"].pk, "seconds": 40},
+            ],
+            mode="recording",
+            recording=f"{room.slug}/20261120T200000-abc123",
+        )
+        # 45 s in: the hoodie (30–70 s), until 70 s.
+        advance(t0 + timedelta(seconds=45), django_capture_on_commit_callbacks)
+        pin = pins(published)[-1]
+        assert pin["product"]["id"] == shop["hoodie"].pk
+        assert reload(show).next_at == t0 + timedelta(seconds=70)
+        # 70–100 s: the hoodie is the last entry and holds to the end of the recording.
+        advance(t0 + timedelta(seconds=70), django_capture_on_commit_callbacks)
+        assert pins(published)[-1]["product"]["id"] == shop["hoodie"].pk
+        assert reload(show).next_at == t0 + timedelta(seconds=100)
+        # The recording loops: 105 s is 5 s into the second loop, the tee.
+        advance(t0 + timedelta(seconds=105), django_capture_on_commit_callbacks)
+        last = pins(published)[-1]
+        assert last["product"]["id"] == shop["tee"].pk and last["show"]["loop"] == 1
+        with tenant_scope(room.merchant_id):
+            state = virtual_host.show_state(show=reload(show))
+        assert state["recording_seconds"] == 100.0 and 0 <= state["recording_offset"] < 100

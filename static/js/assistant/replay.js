@@ -66,7 +66,9 @@
   function refresh() {
     fetch(root.dataset.stateUrl + "?lang=" + lang, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { if (data) { state = data; showStep(state.current); } })
+      .then(function (data) {
+        if (data) { state = data; fetchedAt = Date.now(); showStep(state.current); sync(); }
+      })
       .catch(function () {})
       .then(schedule);
   }
@@ -133,6 +135,28 @@
       socket.send(JSON.stringify({ type: "chat.send", text: text, nonce: String(Date.now()) + Math.random().toString(16).slice(2, 8) }));
       input.value = "";
     });
+  }
+
+  /* A recording plays the moment every viewer sees (state.recording_offset, seconds into it
+   * when the state was read); HLS through hls.js where the browser has no native HLS. */
+  var fetchedAt = Date.now();
+  var video = root.querySelector("video[data-recording]");
+  function sync() {
+    if (!video || !state || state.recording_offset === null || state.recording_offset === undefined) return;
+    var want = state.recording_offset + (Date.now() - fetchedAt) / 1000;
+    if (state.recording_seconds) want = want % state.recording_seconds;
+    if (Math.abs(video.currentTime - want) > 3) video.currentTime = want;
+  }
+  if (video) {
+    var url = video.dataset.recording;
+    if (/\.m3u8(\?|$)/.test(url) && !video.canPlayType("application/vnd.apple.mpegurl") && window.Hls && window.Hls.isSupported()) {
+      var hls = new window.Hls();
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    } else {
+      video.src = url;
+    }
+    video.addEventListener("loadedmetadata", sync);
   }
 
   if (state) showStep(state.current);
