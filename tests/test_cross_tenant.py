@@ -179,6 +179,26 @@ def test_the_sweep_covers_the_merchant_api():
     assert len(paths) >= 8, paths  # the sweep would pass vacuously if the schema lost them
 
 
+def tenant_rows(merchant: Merchant) -> dict[str, list[tuple[Any, ...]]]:
+    """Every tenant row of a merchant, as values, to prove a sweep changed nothing."""
+    from liveshop.tenancy.rls import tenant_models
+    from liveshop.tenancy.scope import rls_bypass
+
+    rows = {}
+    with rls_bypass("test: cross-tenant sweep snapshot"):
+        for model in tenant_models():
+            fields = [
+                f.attname for f in model._meta.concrete_fields if f.attname not in ("last_used_at",)
+            ]
+            rows[model._meta.label] = sorted(
+                map(
+                    repr,
+                    model.objects.filter(merchant=merchant).order_by("pk").values_list(*fields),
+                )
+            )
+    return rows
+
+
 def test_every_merchant_endpoint_is_404_across_tenants(two_tenants, api):
     victim, attacker = two_tenants["victim"], two_tenants["attacker"]
     operations = merchant_operations()
@@ -192,6 +212,7 @@ def test_every_merchant_endpoint_is_404_across_tenants(two_tenants, api):
 
     outsider = api(attacker["owner"])
     insider_with_foreign_ids = api(victim["owner"])
+    before = tenant_rows(victim["merchant"])
     failures = []
     for path, method in operations:
         # 1. staff of another merchant, the victim's slug and ids
@@ -206,6 +227,21 @@ def test_every_merchant_endpoint_is_404_across_tenants(two_tenants, api):
             if response.status_code not in (404, 405):
                 failures.append(f"foreign ids {method.upper()} {url} → {response.status_code}")
     assert not failures, "\n".join(failures)
+    assert tenant_rows(victim["merchant"]) == before, "a refused request changed the victim's data"
+
+
+def test_staff_never_get_a_5xx_for_an_empty_body(two_tenants, api):
+    owner = two_tenants["victim"]
+    made: dict[str, Any] = {}
+    ids = {p: MAKERS[p](owner["merchant"], owner["owner"], made) for p in sorted(MAKERS)}
+    client = api(owner["owner"])
+    for path, method in merchant_operations():
+        if method == "delete":
+            continue
+        response = getattr(client, method)(
+            fill(path, owner["merchant"].slug, ids), {}, format="json"
+        )
+        assert response.status_code < 500, (method, path, response.content[:200])
 
 
 def test_schema_generates_without_warnings(capsys):
