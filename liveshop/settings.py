@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "commerce",
     "rooms",
     "media",
+    "media.hls",
+    "assistant",
     "consults",
 ]
 
@@ -167,6 +169,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "commerce.purge_idempotency_keys",
         "schedule": 3600.0,
     },
+    # Virtual hosts move to their next timeline entry when due (assistant/virtual_host.py).
+    "assistant-virtual-hosts": {"task": "assistant.virtual_hosts_advance", "schedule": 1.0},
     # Consults: lapsed offers back to the queue head, stale presence, parties gone too long.
     "consults-sweep": {"task": "consults.sweep", "schedule": 3.0},
     "consults-booking-reminders": {"task": "consults.booking_reminders", "schedule": 60.0},
@@ -385,6 +389,30 @@ LIVESHOP_MEDIA = {
     "STATS_INTERVAL": 1.0,
 }
 
+# --- HLS and recordings (media/hls/README.md) --------------------------------------------
+# `manage.py hls_worker` renders live rooms once (compose, mix, one encode per rendition) to
+# MPEG-TS segments under ROOT, served at /hls/<m>/<room>/... `make run` starts the worker
+# when LIVESHOP_HLS is on. Renditions as JSON, e.g.
+#   [{"name": "720p", "width": 1280, "height": 720, "video_bitrate": 2500000, "profile": "high"}]
+LIVESHOP_HLS = {
+    "ENABLED": env.bool("LIVESHOP_HLS", default=False),
+    "ROOT": env.str("LIVESHOP_HLS_ROOT", default=str(Path(MEDIA_ROOT) / "hls")),
+    "RENDITIONS": env.json("LIVESHOP_HLS_RENDITIONS", default=[]),  # [] = 720p + 360p
+    "FPS": env.int("LIVESHOP_HLS_FPS", default=30),
+    "SEGMENT_SECONDS": env.float("LIVESHOP_HLS_SEGMENT_SECONDS", default=2.0),
+    "WINDOW": env.int("LIVESHOP_HLS_WINDOW", default=6),  # segments in a live playlist
+    "AUDIO_BITRATE": 128_000,
+    "PRESET": env.str("LIVESHOP_HLS_PRESET", default="veryfast"),
+    "THREADS": env.int("LIVESHOP_HLS_THREADS", default=0),  # x264 threads; 0 = auto
+    "MAX_SESSIONS": env.int("LIVESHOP_HLS_MAX_SESSIONS", default=4),  # per worker process
+    "POLL_SECONDS": 1.0,
+    "LEASE_SECONDS": 10.0,
+    "JANITOR_AGE": 600.0,  # unrecorded shows' files are deleted this long after the end
+    # Behind nginx: an internal location aliasing ROOT (e.g. "/_hls/"); the view then only
+    # checks access and nginx sends the file (X-Accel-Redirect).
+    "ACCEL_REDIRECT": env.str("LIVESHOP_HLS_ACCEL_REDIRECT", default=""),
+}
+
 # --- 1v1 consults (consults/README.md) ----------------------------------------------------
 # Seconds unless named otherwise. A request offered to an agent goes back to the head of the
 # queue after OFFER_TIMEOUT_S; join tokens live JOIN_TOKEN_TTL_S (the contract caps it at 2
@@ -420,3 +448,13 @@ LIVESHOP_WEBHOOK_TOLERANCE_S = 300
 # Order placements inside Django at once per web process; more wait in the sold-out gate
 # (commerce/fastpath.py), which refuses them cheaply if the sale sells out meanwhile.
 LIVESHOP_ORDER_CONCURRENCY = env.int("LIVESHOP_ORDER_CONCURRENCY", default=8)
+
+# --- Shopping assistant (assistant/README.md) --------------------------------------------
+# Per room, the assistant answers at most ROOM_RATE questions and each viewer gets at most
+# USER_RATE answers (rates as "N/period", e.g. 20/10s); the same question in a room within
+# DEDUP_S seconds is answered once. Room settings are cached per process for SETTINGS_TTL_S.
+# Optional providers (off by default): LIVESHOP_ASSISTANT_EMBEDDINGS, LIVESHOP_ASSISTANT_LLM_*.
+LIVESHOP_ASSISTANT_ROOM_RATE = env.str("LIVESHOP_ASSISTANT_ROOM_RATE", default="20/10s")
+LIVESHOP_ASSISTANT_USER_RATE = env.str("LIVESHOP_ASSISTANT_USER_RATE", default="4/30s")
+LIVESHOP_ASSISTANT_DEDUP_S = env.int("LIVESHOP_ASSISTANT_DEDUP_S", default=20)
+LIVESHOP_ASSISTANT_SETTINGS_TTL_S = env.float("LIVESHOP_ASSISTANT_SETTINGS_TTL_S", default=5.0)

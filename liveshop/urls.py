@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from assistant import urls as assistant_urls
 from commerce import urls as commerce_urls
 from consults import urls as consults_urls
 from liveshop import views
@@ -19,6 +20,7 @@ api_v1 = [
     *commerce_urls.api_urlpatterns,
     *rooms_urls.api_urlpatterns,
     *media_urls.api_urlpatterns,
+    *assistant_urls.api_urlpatterns,
     *consults_urls.api_urlpatterns,
 ]
 
@@ -26,6 +28,7 @@ dashboard_urlpatterns = [
     *tenancy_urls.dashboard_urlpatterns,
     *commerce_urls.dashboard_urlpatterns,
     *rooms_urls.dashboard_urlpatterns,
+    *assistant_urls.dashboard_urlpatterns,
     *consults_urls.dashboard_urlpatterns,
 ]
 
@@ -44,6 +47,7 @@ urlpatterns = [
                 [
                     *commerce_urls.storefront_urlpatterns,
                     *rooms_urls.storefront_urlpatterns,
+                    *assistant_urls.storefront_urlpatterns,
                     *consults_urls.storefront_urlpatterns,
                 ],
                 "storefront",
@@ -52,6 +56,7 @@ urlpatterns = [
     ),
     *commerce_urls.platform_urlpatterns,
     *media_urls.platform_urlpatterns,
+    path("hls/", include("media.hls.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

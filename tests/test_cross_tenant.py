@@ -83,9 +83,51 @@ def _order(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
 def _room_slug(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
     from rooms.services import room_create
 
-    return room_create(
-        actor=_actor(merchant, owner), data={"slug": f"sweep-{merchant.slug}", "title": "Sweep"}
-    ).slug
+    if "room" not in made:
+        made["room"] = room_create(
+            actor=_actor(merchant, owner), data={"slug": f"sweep-{merchant.slug}", "title": "Sweep"}
+        )
+    return str(made["room"].slug)
+
+
+def _question(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from assistant.models import Handoff, Question
+
+    if "question" not in made:
+        _room_slug(merchant, owner, made)
+        with tenant_scope(merchant.id):
+            made["question"] = Question.objects.create(
+                merchant=merchant,
+                room=made["room"],
+                seq=1,
+                text="where is my order?",
+                lang="en",
+                status="unanswered",
+                reason="order",
+            )
+            made["handoff"] = Handoff.objects.create(
+                merchant=merchant,
+                question=made["question"],
+                room=made["room"],
+                reason="order",
+                lang="en",
+            )
+    return str(made["question"].pk)
+
+
+def _handoff(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    _question(merchant, owner, made)
+    return str(made["handoff"].pk)
+
+
+def _faq(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from assistant.services import faq_create
+
+    return str(
+        faq_create(
+            actor=_actor(merchant, owner), data={"topic": "shipping", "answer": "We ship."}
+        ).pk
+    )
 
 
 def _consult(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
@@ -136,6 +178,9 @@ MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "variant_id": _variant,
     "order_id": _order,
     "slug": _room_slug,
+    "question_id": _question,
+    "handoff_id": _handoff,
+    "faq_id": _faq,
     "consult_id": _consult,
     "recording_id": _recording,
     "window_id": _window,
@@ -176,6 +221,26 @@ def test_the_sweep_covers_the_merchant_api():
     assert len(paths) >= 8, paths  # the sweep would pass vacuously if the schema lost them
 
 
+def tenant_rows(merchant: Merchant) -> dict[str, list[tuple[Any, ...]]]:
+    """Every tenant row of a merchant, as values, to prove a sweep changed nothing."""
+    from liveshop.tenancy.rls import tenant_models
+    from liveshop.tenancy.scope import rls_bypass
+
+    rows = {}
+    with rls_bypass("test: cross-tenant sweep snapshot"):
+        for model in tenant_models():
+            fields = [
+                f.attname for f in model._meta.concrete_fields if f.attname not in ("last_used_at",)
+            ]
+            rows[model._meta.label] = sorted(
+                map(
+                    repr,
+                    model.objects.filter(merchant=merchant).order_by("pk").values_list(*fields),
+                )
+            )
+    return rows
+
+
 def test_every_merchant_endpoint_is_404_across_tenants(two_tenants, api):
     victim, attacker = two_tenants["victim"], two_tenants["attacker"]
     operations = merchant_operations()
@@ -189,6 +254,7 @@ def test_every_merchant_endpoint_is_404_across_tenants(two_tenants, api):
 
     outsider = api(attacker["owner"])
     insider_with_foreign_ids = api(victim["owner"])
+    before = tenant_rows(victim["merchant"])
     failures = []
     for path, method in operations:
         # 1. staff of another merchant, the victim's slug and ids
@@ -203,6 +269,21 @@ def test_every_merchant_endpoint_is_404_across_tenants(two_tenants, api):
             if response.status_code not in (404, 405):
                 failures.append(f"foreign ids {method.upper()} {url} → {response.status_code}")
     assert not failures, "\n".join(failures)
+    assert tenant_rows(victim["merchant"]) == before, "a refused request changed the victim's data"
+
+
+def test_staff_never_get_a_5xx_for_an_empty_body(two_tenants, api):
+    owner = two_tenants["victim"]
+    made: dict[str, Any] = {}
+    ids = {p: MAKERS[p](owner["merchant"], owner["owner"], made) for p in sorted(MAKERS)}
+    client = api(owner["owner"])
+    for path, method in merchant_operations():
+        if method == "delete":
+            continue
+        response = getattr(client, method)(
+            fill(path, owner["merchant"].slug, ids), {}, format="json"
+        )
+        assert response.status_code < 500, (method, path, response.content[:200])
 
 
 def test_schema_generates_without_warnings(capsys):

@@ -264,7 +264,13 @@ class Composer:
         return self.fact("name", label, product_id=p.id)
 
     def price(self, p: ProductDoc) -> str:
-        return self.fact("price", format_money(p.price, p.currency), product_id=p.id)
+        low, high = p.price_range
+        if low == high:
+            return self.fact("price", format_money(low, p.currency), product_id=p.id)
+        # Variants priced differently: state the range, never one variant's price as the
+        # product's.
+        span = f"{format_money(low, p.currency)}–{format_money(high, p.currency)}"
+        return self.fact("price", span, product_id=p.id)
 
     def color(self, p: ProductDoc, v: VariantDoc) -> str:
         label = v.color_zh if self.lang == "zh" and v.color_zh else (v.color or v.color_zh)

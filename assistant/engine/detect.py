@@ -10,14 +10,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from . import intents
+from . import intents, lexicon
 from .tokenize import MAX_QUESTION_CHARS, clean, han_count, latin_words, normalize
 
 MAX_NAME_CHARS = 32
 
 _ZH_QUESTION = re.compile(
     r"[吗嘛呢么]|多少|几[个件号码块元天种色]|什么|啥|哪|怎么|怎样|如何|是否|能不能|可不可以|有没有|有木有|是不是|要不要|会不会"
-    r"|[有能会可]不[有能会可]|还有|有.{0,6}[吗嘛么]|求|请问|问一下|想问|咨询"
+    r"|[有能会可]不[有能会可]|还有|有.{0,6}[吗嘛么]|求|请问|问一下|想问|咨询|多[大长宽高重厚久]"
+    r"|几[档层斤克寸米双条款只套年月岁次]|是.{1,8}还是"
 )
 _EN_QUESTION_START = re.compile(
     r"^(what|what's|whats|which|how|when|where|who|why|is|are|do|does|did|can|could|will|would"
@@ -85,14 +86,51 @@ def detect_question(
         or bool(_EN_QUESTION_START.match(norm))
         or bool(_EN_QUESTION_ANY.search(norm))
         or _is_shop_query(norm)
+        or _needs_a_human(norm)
+        or bool(intents.SUMMARY_RE.search(norm))  # "介绍一下", "tell me about the lamp"
+        or _bare_product(norm)
     )
     return Detection(is_question, False, body, lang)
+
+
+def _needs_a_human(norm: str) -> bool:
+    """Order problems, complaints and asking for a person are rarely phrased as questions
+    ("我买的卫衣还没收到", "this is a scam") but must reach the assistant: it answers that a
+    human will help, offers a consult and flags them for the host."""
+    return bool(
+        intents.ORDER_RE.search(norm)
+        or intents.COMPLAINT_RE.search(norm)
+        or intents.HUMAN_RE.search(norm)
+        or intents.SIZE_ADVICE_RE.search(norm)
+    )
+
+
+_SIZE_RE = re.compile(
+    r"(?<![a-z])(?:xxxl|xxl|3xl|2xl|xl|xs|s|m|l)(?![a-z])|(?<![0-9])[0-9]{2}(?![0-9])码?|码"
+)
+_PRODUCT_WORDS_RE = re.compile(
+    f"{lexicon.CONCEPT_RE.pattern}|{lexicon.COLOR_RE.pattern}|{lexicon.MATERIAL_RE.pattern}"
+    f"|{_SIZE_RE.pattern}|[\\s的]"
+)
+
+
+def _bare_product(norm: str) -> bool:
+    """A message that is only a kind of product, maybe with its colour, size or material
+    ("羊绒围巾", "red dress", "黑色xl"): the viewer is asking for it. "裙子好好看" says more."""
+    if len(norm) > 16:
+        return False
+    named = bool(lexicon.CONCEPT_RE.search(norm)) or (
+        bool(lexicon.COLOR_RE.search(norm)) and bool(_SIZE_RE.search(norm))
+    )
+    return named and not _PRODUCT_WORDS_RE.sub("", norm).strip()
 
 
 def _is_shop_query(norm: str) -> bool:
     """Short messages that are a shop question without a question word: "价格", "M码",
     "包邮", "链接". Longer statements without question form are chat."""
-    if len(norm) > 12:
+    # Short: a longer statement that mentions a price or a size is chat. Latin words are
+    # longer than Han characters, so English gets more room ("lamp price pls").
+    if len(norm) > (12 if han_count(norm) else 24):
         return False
     return bool(
         intents.PRICE_RE.search(norm)

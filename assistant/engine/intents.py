@@ -29,10 +29,10 @@ ORDER_RE = re.compile(
 )
 COMPLAINT_RE = re.compile(
     r"投诉|差评|骗子|骗人|诈骗|假货|垃圾|太差|很差|真差|好差|质量(太|很|好|真)?差|质量问题|(坏|破|烂)了|破损|掉色了|起球了"
-    r"|退钱|气死|坑人|坑爹|被坑|不满意|失望|态度(太|很|真)?差|恶心|欺骗|虚假|举报|维权|黑心"
+    r"|退钱|气死|坑人|坑爹|被坑|不满意|失望|态度(太|很|真)?差|恶心|欺骗|虚假|举报|维权|黑心|是(坏|破|烂)的|破洞|有(个)?洞"
     r"|\bscam|\bfraud|\bfake\b|terrible|awful|horrible|\bworst\b|\bbroken\b|damaged|defective|complain"
     r"|disappointed|disappointing|\bangry\b|rip ?off|garbage|\btrash\b|unacceptable|ridiculous|\bliars?\b"
-    r"|refund me|report you|(poor|bad|low|cheap) quality|waste of (money|time)"
+    r"|refund me|report you|(poor|bad|low|cheap) quality|waste of (money|time)|\bholes?\b in|\btorn\b|\bripped\b|stained"
 )
 HUMAN_RE = re.compile(
     r"人工|真人|客服|联系商家|联系卖家|私聊|私信|找主播|店长|售后"

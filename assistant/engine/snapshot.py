@@ -41,13 +41,15 @@ def _count(value: Any, what: str) -> int:
 
 @dataclass(frozen=True)
 class VariantDoc:
-    """One sellable option of a product. `stock` is live stock at snapshot time."""
+    """One sellable option of a product. `stock` is live stock at snapshot time; `price`
+    (minor units) is set only when this variant overrides the product's price."""
 
     id: str
     color: str = ""
     color_zh: str = ""
     size: str = ""
     stock: int = 0
+    price: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", str(self.id))
@@ -55,6 +57,8 @@ class VariantDoc:
         object.__setattr__(self, "color_zh", _text(self.color_zh, "variant color_zh"))
         object.__setattr__(self, "size", _text(self.size, "variant size"))
         _count(self.stock, f"stock of variant {self.id}")
+        if self.price is not None:
+            _count(self.price, f"price of variant {self.id}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,12 @@ class ProductDoc:
     @property
     def total_stock(self) -> int:
         return sum(v.stock for v in self.variants)
+
+    @property
+    def price_range(self) -> tuple[int, int]:
+        """(lowest, highest) price a shopper pays: variants may override the product price."""
+        prices = [self.price if v.price is None else v.price for v in self.variants]
+        return (min(prices), max(prices)) if prices else (self.price, self.price)
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,7 @@ class CatalogSnapshot:
                     color_zh=v.get("color_zh", ""),
                     size=v.get("size", ""),
                     stock=v.get("stock", 0),
+                    price=v.get("price"),
                 )
                 for n, v in enumerate(raw.get("variants", ()))
             )

@@ -15,7 +15,9 @@ the engine in its room (pinned product, line-up, flash sales), and reports:
   cited products' prices, flash-sale prices, units and end times, variant stock and sizes,
   line-up positions and the numbers written in their texts, and the cited policies' texts.
   Must be 0;
-- refusal rate, and latency p50/p95 per question (index warm) plus the cold index build.
+- refusal rate, and latency p50/p95 per question (index warm) plus the cold index build;
+- questions the chat path would not take as questions (`detect_question`): they count as
+  failures, answerable or not, since in a room they never reach the assistant.
 
 A keyword-only baseline (best word overlap → that product's name and price, or that
 policy's answer) runs on the same questions for comparison.
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.engine.answer import Answer, Handoff, format_money, numbers_in
-from assistant.engine.detect import detect_language
+from assistant.engine.detect import detect_language, detect_question
 from assistant.engine.engine import AssistantSettings, answer_question
 from assistant.engine.index import index_cache_clear, index_for
 from assistant.engine.providers import HashingEmbeddings
@@ -105,6 +107,8 @@ def allowed_numbers(answer: Answer, snapshot: CatalogSnapshot, room: RoomContext
         add_text(format_money(p.price, p.currency))
         for v in p.variants:
             allowed.add(str(v.stock))
+            if v.price is not None:
+                add_text(format_money(v.price, p.currency))
             add_text(v.size)
             add_text(v.color)
         for sale in room.flash_sales:
@@ -262,6 +266,7 @@ class Report:
     false_refusals: int
     refusal_rate: float
     fact_errors: int
+    not_detected: int
     latency_ms_p50: float
     latency_ms_p95: float
     latency_ms_max: float
@@ -317,6 +322,7 @@ def evaluate(engine: str = "assistant", rows: Iterable[dict[str, Any]] | None = 
 
     outcomes: list[Outcome] = []
     fact_error_count = 0
+    not_detected = 0
     for row in rows:
         snapshot = snapshots[row.get("merchant", "demo")]
         room = room_of(row)
@@ -324,6 +330,10 @@ def evaluate(engine: str = "assistant", rows: Iterable[dict[str, Any]] | None = 
         answer = run(row["q"], snapshot, room)
         ms = (time.perf_counter() - started) * 1000
         ok, why = judge(row, answer)
+        if not detect_question(row["q"]).is_question:
+            # In a room the message would never reach the assistant (nor the host's list).
+            ok, why = False, "not taken as a question in the chat"
+            not_detected += 1
         errors = fact_errors(answer, snapshot, room)
         fact_error_count += len(errors)
         outcomes.append(
@@ -368,6 +378,7 @@ def evaluate(engine: str = "assistant", rows: Iterable[dict[str, Any]] | None = 
         if outcomes
         else 0.0,
         fact_errors=fact_error_count,
+        not_detected=not_detected,
         latency_ms_p50=round(statistics.median(latencies), 3) if latencies else 0.0,
         latency_ms_p95=round(_percentile(latencies, 0.95), 3),
         latency_ms_max=round(max(latencies, default=0.0), 3),

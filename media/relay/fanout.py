@@ -52,18 +52,24 @@ class QueueLimits:
 class KeyframeRequester:
     """Rate-limits keyframe requests to one publisher track: at most one PLI per interval,
     plus one trailing PLI when requests arrived during the quiet period (a viewer who joins
-    just after another must not miss the keyframe both need)."""
+    just after another must not miss the keyframe both need). A request that could not be
+    sent (the publisher is not connected yet, or is away) is retried every interval for a
+    while, so a viewer who joined first still gets its first keyframe."""
+
+    RETRIES = 60  # × interval: ~18 s at 0.3 s, longer than a publisher's connect or grace
 
     def __init__(self, interval: float, send: Callable[[], Awaitable[bool]]) -> None:
         self.interval = interval
         self._send = send
         self._last = float("-inf")
         self._trailing: asyncio.TimerHandle | None = None
+        self._retries_left = 0
         self.sent = 0
         self.requested = 0
 
     def request(self) -> None:
         self.requested += 1
+        self._retries_left = self.RETRIES
         now = time.monotonic()
         wait = self._last + self.interval - now
         if wait <= 0:
@@ -89,6 +95,12 @@ class KeyframeRequester:
             logger.warning("media relay: keyframe request failed: %s", exc)
         elif task.result():
             self.sent += 1
+            self._retries_left = 0
+        elif self._retries_left > 0 and self._trailing is None:
+            self._retries_left -= 1
+            self._trailing = asyncio.get_running_loop().call_later(
+                self.interval, self._fire_trailing
+            )
 
     def close(self) -> None:
         if self._trailing is not None:

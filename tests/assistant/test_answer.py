@@ -116,6 +116,23 @@ class TestFactsComeFromTheSnapshot:
         text = ask("白色M码还有吗", later, tee_room).text
         assert "3件" in text and "40" not in text
 
+    def test_variant_prices_give_a_range_never_one_variants_price(
+        self, demo: CatalogSnapshot, tee_room: RoomContext
+    ) -> None:
+        tee = demo.products[0]
+        priced = dataclasses.replace(
+            tee,
+            variants=tuple(
+                dataclasses.replace(v, price=2500 if v.size == "XL" else None) for v in tee.variants
+            ),
+        )
+        later = dataclasses.replace(demo, products=(priced, *demo.products[1:]))
+        for question, expected in (("多少钱", "$19.00–$25.00"), ("how much?", "$19.00–$25.00")):
+            answer = ask(question, later, tee_room)
+            assert expected in answer.text, answer.text
+            assert not unsupported_numbers(answer.text, answer.facts)
+        assert ask("how much?", demo, tee_room).text.count("$19.00") == 1
+
     def test_answer_cites_the_products_it_used(
         self, demo: CatalogSnapshot, tee_room: RoomContext
     ) -> None:

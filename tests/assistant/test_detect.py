@@ -25,6 +25,23 @@ from assistant.engine.detect import strip_mention
         "price",
         "any discount",
         "ＸＬ有吗？",
+        # No question mark, but a question for the assistant all the same:
+        "羊绒围巾",
+        "黑色xl",
+        "手表多大",
+        "这个灯有几档色温",
+        "裙子是长款还是短款",
+        "介绍一下这款",
+        "tell me about the lamp",
+        "lamp price pls",
+        # Order problems, complaints and asking for a person go to the assistant too, so
+        # that it offers a consult and flags them for the host:
+        "我买的卫衣还没收到",
+        "东西收到是坏的",
+        "this is a scam",
+        "the hoodie I got has a hole in it",
+        "偏大还是偏小",
+        "人工客服",
     ],
 )
 def test_questions_are_detected(text: str) -> None:
@@ -46,6 +63,12 @@ def test_questions_are_detected(text: str) -> None:
         "   ",
         "😂😂",
         "!!!",
+        "裙子好好看",
+        "还是这个好看",
+        "主播穿M码好看",
+        "the dress is lovely",
+        "I love the red one",
+        "拍了三件",
     ],
 )
 def test_chat_is_not_a_question(text: str) -> None:

@@ -215,3 +215,46 @@ def test_timestamps_continue_when_a_slot_is_rebound_to_another_feed() -> None:
         assert after - before[-1] >= 0.08 * 90000  # moved on by about the pause, not back
 
     run(scenario())
+
+
+def test_a_request_that_could_not_be_sent_is_retried_until_the_publisher_is_there() -> None:
+    # A viewer who joins before the publisher connects must still get a keyframe: the first
+    # PLI finds no publisher transport (send → False) and is retried every interval.
+    async def scenario() -> None:
+        connected_at = time.monotonic() + 0.25
+        attempts: list[bool] = []
+
+        async def send() -> bool:
+            ok = time.monotonic() >= connected_at
+            attempts.append(ok)
+            return ok
+
+        requester = KeyframeRequester(0.05, send)
+        requester.request()
+        await asyncio.sleep(0.5)
+        assert attempts[0] is False and attempts[-1] is True
+        assert requester.sent == 1  # retries stop once one got through
+        settled = len(attempts)
+        await asyncio.sleep(0.2)
+        assert len(attempts) == settled
+        requester.close()
+
+    run(scenario())
+
+
+def test_retries_are_bounded_when_the_publisher_never_comes() -> None:
+    async def scenario() -> None:
+        attempts = 0
+
+        async def send() -> bool:
+            nonlocal attempts
+            attempts += 1
+            return False
+
+        requester = KeyframeRequester(0.001, send)
+        requester.request()
+        await asyncio.sleep(0.5)
+        assert attempts == KeyframeRequester.RETRIES + 1
+        requester.close()
+
+    run(scenario())
