@@ -156,8 +156,13 @@
     cartStatus = order ? order.status : "";
     field("cart-status").textContent = cartStatus;
     field("cart-status").dataset.status = cartStatus;
+    field("cart-status").hidden = !cartStatus;
     cartLines = [];
-    if (!order) { field("cart-total").textContent = "—"; return; }
+    if (!order) {
+      field("cart-total").textContent = "—";
+      $('[data-action="send-cart"]').disabled = true;
+      return;
+    }
     order.lines.forEach(function (line) {
       cartLines.push({product: line.product, variant: line.variant, quantity: line.quantity});
       var qty = C.el("input", {type: "number", min: "1", max: "999", value: String(line.quantity), style: "width:4.5rem"});
