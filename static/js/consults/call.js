@@ -27,6 +27,8 @@
     panel("call").hidden = status !== "active";
     panel("ended").hidden = queued || status === "active";
     panel("side").hidden = !(queued || status === "active");
+    // Only a call that happened is rated.
+    $('[data-action="rate"]').hidden = status !== "ended" || $('[data-action="rate"]').dataset.done === "1";
   }
 
   function note(text, kind) {
@@ -141,7 +143,9 @@
           noteBox.hidden = frame.video === "camera";
           noteBox.textContent = frame.video === "screen" ? T.screen : T.theirCameraOff;
           break;
-        case "consult.ended": show(frame.reason === "cancelled" ? "cancelled" : "ended"); break;
+        case "consult.ended":
+          show({cancelled: "cancelled", left_queue: "abandoned", no_agent: "abandoned"}[frame.reason] || "ended");
+          break;
         case "error": note(frame.message); break;
       }
     }
@@ -152,7 +156,11 @@
     return C.api("GET", d.apiDetail).then(function (res) {
       if (!res.ok) return;
       show(res.data.status);
-      if (res.data.rating) { $('[data-action="rate"]').hidden = true; field("rated").hidden = false; }
+      if (res.data.rating) {
+        $('[data-action="rate"]').dataset.done = "1";
+        $('[data-action="rate"]').hidden = true;
+        field("rated").hidden = false;
+      }
       renderCart(res.data.cart);
     });
   }
@@ -232,6 +240,7 @@
       .then(function (res) {
         if (!res.ok) { note(C.errorText(res)); return; }
         form.hidden = true;
+        form.dataset.done = "1";
         field("rated").hidden = false;
       });
   });
