@@ -33,13 +33,6 @@ class Subscriber(Protocol):
         """Stop taking frames and close the socket with `code`, without blocking. Idempotent."""
         ...
 
-    def finish(self, code: int) -> None:
-        """Close with `code` once the frames already queued are sent (an `error` frame
-        before its close code). Frames offered after this are dropped."""
-        if self.close_code is None and self._finish_code is None:
-            self._finish_code = code
-            self._wake.set()
-
     async def wait_below(self, frames: int) -> None:
         """Wait until fewer than `frames` are queued (or the subscriber is closed). The hub
         paces resume replays with it, so a resume never fills the queue by itself."""
