@@ -68,7 +68,7 @@ class EntryOut(serializers.ModelSerializer):
         return entry.room.slug if entry.room_id and entry.room else None
 
 
-class UserOut(serializers.Serializer):
+class GifterOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
@@ -91,7 +91,7 @@ class StaffTopUpOut(TopUpOut):
     class Meta(TopUpOut.Meta):
         fields = [*TopUpOut.Meta.fields, "user"]
 
-    @extend_schema_field(UserOut)
+    @extend_schema_field(GifterOut)
     def get_user(self, topup: TopUp) -> dict[str, Any]:
         user = topup.wallet.user
         return {"id": user.pk, "name": user.display_name}
@@ -132,7 +132,7 @@ class GiftSentOut(serializers.Serializer):
 
 
 class LeaderRowOut(serializers.Serializer):
-    user = UserOut()
+    user = GifterOut()
     coins = serializers.IntegerField()
 
 
