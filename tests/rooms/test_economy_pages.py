@@ -219,3 +219,13 @@ def test_seed_demo_gives_every_catalog_a_rose():
     client = Client()
     assert client.login(username="shopper1@example.test", password="liveshop-demo")
     assert client.get("/s/demo/wallet/").status_code == 200
+
+
+def test_topup_orders_say_what_they_bought(merchant, owner, shopper, client):
+    topup = paid_topup(client, merchant, shopper, 60)
+    shopper_client = login(shopper)
+    assert "60 coins" in shopper_client.get("/s/acme/orders/").content.decode()
+    html = shopper_client.get(f"/s/acme/orders/{topup.order_id}/").content.decode()
+    assert 'data-test="order-topup"' in html
+    html = login(owner).get(f"/dashboard/acme/orders/{topup.order_id}/").content.decode()
+    assert 'data-test="order-topup"' in html and "60 coins" in html
