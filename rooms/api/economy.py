@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from commerce.api.views import IDEMPOTENCY_HEADER_OPTIONAL, ShopperAPIView
 from liveshop.api.views import MerchantAPIView, StorefrontAPIView
+from liveshop.errors import DomainError
 from liveshop.tenancy.permissions import Perm
 
 from .. import economy, selectors
@@ -249,11 +250,13 @@ class RoomGiftSendView(ShopperAPIView):
     @extend_schema(
         request=GiftSendIn,
         responses={201: GiftSentOut, 200: GiftSentOut},
-        description="400 `unknown_gift`; 409 `insufficient_coins` (top up), `room_ended`.",
+        description="400 `unknown_gift`; 409 `insufficient_coins` (top up), `room_ended`; "
+        "403 `banned`/`muted`.",
     )
     def post(self, request: Request, m: str, room: str) -> Response:
         data = _body(request, {"gift", "count", "nonce"})
         found = selectors.room_get(merchant=self.merchant, slug=room)
+        _refuse_if_restricted(room=found, user=request.user)
         result = economy.gift_send(
             merchant=self.merchant,
             room=found,
@@ -265,6 +268,18 @@ class RoomGiftSendView(ShopperAPIView):
         return Response(
             result, status=status.HTTP_200_OK if result["replayed"] else status.HTTP_201_CREATED
         )
+
+
+def _refuse_if_restricted(*, room: Any, user: Any) -> None:
+    """Muted or banned users cannot gift over HTTP either (the room engine's check)."""
+    try:
+        from rooms.moderation import write_refusal  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # the engine's moderation module is not merged yet
+        return
+    refusal = write_refusal(room=room, user=user)
+    if refusal is not None:
+        code, message = refusal
+        raise DomainError(message, code=code, status=403)
 
 
 LIMIT_PARAM = OpenApiParameter("limit", OpenApiTypes.INT, description="1–50, default 10")
