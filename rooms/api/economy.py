@@ -154,7 +154,7 @@ class GiftTotalsOut(serializers.Serializer):
     coins = serializers.IntegerField()
     senders = serializers.IntegerField()
     by_gift = GiftTotalRowOut(many=True)
-    top = LeaderRowOut(many=True, help_text="Top gifters (without `since` only)")
+    top = LeaderRowOut(many=True, help_text="Top gifters, most coins first")
 
 
 class TopUpRefundIn(serializers.Serializer):
@@ -282,6 +282,24 @@ def _refuse_if_restricted(*, room: Any, user: Any) -> None:
         raise DomainError(message, code=code, status=403)
 
 
+SINCE_PARAM = OpenApiParameter(
+    "since", OpenApiTypes.DATETIME, description="Only gifts from then on (e.g. the show's start)"
+)
+
+
+def _since(request: Request) -> Any:
+    raw = str(request.query_params.get("since", ""))[:40]
+    if not raw:
+        return None
+    try:
+        since = parse_datetime(raw)
+    except ValueError:
+        since = None
+    if since is None:
+        raise ValidationError({"since": ["Give an ISO 8601 date and time."]})
+    return since
+
+
 LIMIT_PARAM = OpenApiParameter("limit", OpenApiTypes.INT, description="1–50, default 10")
 
 
@@ -290,12 +308,14 @@ class LeaderboardView(StorefrontAPIView):
 
     serializer_class = LeaderboardOut
 
-    @extend_schema(parameters=[LIMIT_PARAM], auth=[])
+    @extend_schema(parameters=[LIMIT_PARAM, SINCE_PARAM], auth=[])
     def get(self, request: Request, m: str, room: str) -> Response:
         found = selectors.room_get(merchant=self.merchant, slug=room)
-        raw = str(request.query_params.get("limit", "10"))
+        raw = str(request.query_params.get("limit", "10"))[:6]
         limit = int(raw) if raw.isdigit() else 10
-        rows = economy.leaderboard(merchant=self.merchant, room=found, limit=limit)
+        rows = economy.leaderboard(
+            merchant=self.merchant, room=found, limit=limit, since=_since(request)
+        )
         return Response({"results": rows})
 
 
@@ -348,11 +368,6 @@ class GiftDetailView(MerchantAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-SINCE_PARAM = OpenApiParameter(
-    "since", OpenApiTypes.DATETIME, description="Only gifts from then on (e.g. the show's start)"
-)
-
-
 class RoomGiftTotalsView(MerchantAPIView):
     """What a room received in gifts: totals, per gift, and the top gifters."""
 
@@ -362,16 +377,9 @@ class RoomGiftTotalsView(MerchantAPIView):
     @extend_schema(parameters=[SINCE_PARAM])
     def get(self, request: Request, m: str, slug: str) -> Response:
         room = selectors.room_get(merchant=self.merchant, slug=slug)
-        since = None
-        raw = str(request.query_params.get("since", ""))[:40]
-        if raw:
-            try:
-                since = parse_datetime(raw)
-            except ValueError:
-                since = None
-            if since is None:
-                raise ValidationError({"since": ["Give an ISO 8601 date and time."]})
-        return Response(economy.gift_totals(merchant=self.merchant, room=room, since=since))
+        return Response(
+            economy.gift_totals(merchant=self.merchant, room=room, since=_since(request))
+        )
 
 
 class StaffTopUpListView(MerchantAPIView):

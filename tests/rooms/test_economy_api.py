@@ -158,6 +158,9 @@ class TestGifts:
             ]
         }
         assert len(api().get(f"{S}/rooms/show/leaderboard?limit=1").json()["results"]) == 1
+        later = api().get(f"{S}/rooms/show/leaderboard?since=2999-01-01T00:00:00Z")
+        assert later.json() == {"results": []}
+        assert api().get(f"{S}/rooms/show/leaderboard?since=soon").status_code == 400
         assert api().get(f"{S}/rooms/nope/leaderboard").status_code == 404
 
 
