@@ -51,6 +51,8 @@ class TestWallet:
         assert [(e["kind"], e["amount"]) for e in body["entries"]] == [("grant", 100)]
         assert body["packages"][0] == {"coins": 60, "price": 600}
         assert api().get(f"{S}/wallet").status_code == 401
+        entry = body["entries"][0]["id"]
+        assert api(shopper).get(f"{S}/wallet?before={entry}").json()["entries"] == []
 
     def test_unknown_merchant_is_404(self, api, shopper):
         assert api(shopper).get("/api/v1/s/nope/wallet").status_code == 404
