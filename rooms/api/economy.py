@@ -285,10 +285,8 @@ class RoomGiftSendView(ShopperAPIView):
 
 def _refuse_if_restricted(*, room: Any, user: Any) -> None:
     """Muted or banned users cannot gift over HTTP either (the room engine's check)."""
-    try:
-        from rooms.moderation import write_refusal  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the engine's moderation module is not merged yet
-        return
+    from rooms.moderation import write_refusal
+
     refusal = write_refusal(room=room, user=user)
     if refusal is not None:
         code, message = refusal
