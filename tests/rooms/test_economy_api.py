@@ -137,6 +137,20 @@ class TestGifts:
             client.post(f"{S}/rooms/nope/gifts", {"gift": "rose", "nonce": "f"}, format="json")
         ).status_code == 404
 
+    def test_muted_or_banned_cannot_gift(self, api, merchant, host, shopper, gifts, room):
+        from rooms.models import Restriction
+
+        with tenant_scope(merchant.id):
+            Restriction.objects.create(
+                merchant=merchant, room=room, user=shopper, kind="mute", created_by=host
+            )
+        response = api(shopper).post(
+            f"{S}/rooms/show/gifts", {"gift": "rose", "nonce": "m"}, format="json"
+        )
+        assert response.status_code == 403 and error_code(response) == "muted"
+        with tenant_scope(merchant.id):
+            assert not Wallet.objects.filter(user=shopper).exists()
+
     def test_a_foreign_room_is_404(self, api, merchant, other_merchant, shopper, gifts):
         RoomFactory(merchant=other_merchant, host=UserFactory(), slug="theirs", status="live")
         response = isolated(
