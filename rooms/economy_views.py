@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -96,7 +97,7 @@ def wallet_page(request: HttpRequest) -> HttpResponse:
         "error": error,
         "idempotency_key": uuid.uuid4().hex,
         "min_coins": economy.MIN_TOPUP_COINS,
-        "max_coins": economy.settings.LIVESHOP_TOPUP_MAX_COINS,
+        "max_coins": settings.LIVESHOP_TOPUP_MAX_COINS,
     }
     return render(request, "rooms/wallet.html", context, status=400 if error else 200)
 
