@@ -1081,7 +1081,10 @@ def _when(value: Any, field: str) -> datetime:
     if isinstance(value, datetime):
         parsed: datetime | None = value
     elif isinstance(value, str) and len(value) <= 40:
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:  # well-formed but impossible, e.g. 12:99
+            parsed = None
     else:
         parsed = None
     if parsed is None:

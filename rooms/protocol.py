@@ -327,3 +327,21 @@ def client_frame_problem(frame: dict[str, Any]) -> tuple[str, str] | None:
 
 def is_foldable(event_type: str) -> bool:
     return bool(EVENTS.get(event_type, {}).get("x-foldable"))
+
+
+@cache
+def _event_validator(event_type: str) -> Draft202012Validator | None:
+    schema = EVENTS.get(event_type)
+    return Draft202012Validator(schema) if schema else None
+
+
+def event_problems(event: dict[str, Any]) -> list[str]:
+    """What is wrong with a stored event against its documented schema ([] when it conforms).
+    Tests run every event a service publishes through this, so the page cannot drift."""
+    validator = _event_validator(str(event.get("type")))
+    if validator is None:
+        return [f"undocumented event type {event.get('type')!r}"]
+    return [
+        f"{'.'.join(str(p) for p in e.absolute_path) or 'event'}: {e.message}"
+        for e in validator.iter_errors(event)
+    ]

@@ -23,6 +23,7 @@ from liveshop.tenancy.models import SLUG_RE, Membership, Merchant
 from liveshop.tenancy.permissions import Perm, role_has
 from liveshop.tenancy.services import audit_record
 
+from .events import publish
 from .models import Room, RoomProduct, RoomStatus
 
 MAX_LINEUP = 100
@@ -169,6 +170,16 @@ def room_lineup_set(*, actor: Actor, room: Room, product_ids: Sequence[Any]) -> 
     return [products[pid] for pid in ids]
 
 
+def room_state_event(room: Room) -> dict[str, Any]:
+    """The `room.state` event (rooms/protocol.py): status and host, public fields only."""
+    host = room.host
+    return {
+        "type": "room.state",
+        "status": room.status,
+        "host": {"id": host.pk, "name": host.display_name},
+    }
+
+
 def room_go_live(*, actor: Actor, room: Room) -> Room:
     actor.require(Perm.HOST_ROOMS)
     with actor_scope(actor):
@@ -196,6 +207,7 @@ def room_go_live(*, actor: Actor, room: Room) -> Room:
         room.started_at = room.updated_at = timezone.now()
         room.save(update_fields=["status", "started_at", "updated_at"])
         audit_record(actor=actor, action="room.live", obj=room)
+        publish(room, room_state_event(room))
     return room
 
 
@@ -209,6 +221,11 @@ def room_end(*, actor: Actor, room: Room) -> Room:
         room.ended_at = room.updated_at = timezone.now()
         room.save(update_fields=["status", "ended_at", "updated_at"])
         audit_record(actor=actor, action="room.ended", obj=room)
+        publish(room, room_state_event(room))
+        # The show is over: drop its viewers', co-hosts' and encoders' peer connections.
+        from media.services import room_video_close
+
+        room_video_close(room=room)
     return room
 
 

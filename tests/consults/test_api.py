@@ -421,6 +421,14 @@ class TestAnalyticsAndAvailability:
             M + "/availability", {"starts_at": "x", "ends_at": "y"}, format="json"
         )
         assert bad.status_code == 400
+        # Well-formed but impossible times (found by the API fuzz test) are a 400, not a 500.
+        impossible = api(agent).post(
+            M + "/availability",
+            {"starts_at": "5219-07-26T05:48:52Z", "ends_at": "2024-01-01T12:99:00Z"},
+            format="json",
+        )
+        assert impossible.status_code == 400
+        assert "ends_at" in impossible.json()["error"]["fields"]
         assert api(agent).delete(f"{M}/availability/{window_id}").status_code == 204
 
     def test_staff_list_filters(self, api, merchant, online_agent, owner):

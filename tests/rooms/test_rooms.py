@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.test import Client
@@ -16,6 +17,8 @@ from liveshop.tenancy.access import Actor
 from liveshop.tenancy.scope import tenant_scope
 from rooms import services
 from rooms.models import Room, RoomProduct
+from rooms.protocol import event_problems
+from rooms.realtime.engine import get_engine
 from tests.commerce.conftest import isolated, refused
 from tests.conftest import error_code
 from tests.factories import PASSWORD, ProductFactory, RoomFactory
@@ -49,6 +52,27 @@ class TestServices:
         assert services.room_end(actor=actor, room=room).status == "ended"
         with refused(Conflict):
             services.room_go_live(actor=actor, room=room)
+
+    def test_go_live_and_end_tell_the_room(
+        self, merchant, host, django_capture_on_commit_callbacks, monkeypatch
+    ):
+        import media.services
+
+        closed = []
+        monkeypatch.setattr(media.services, "room_video_close", lambda *, room: closed.append(room))
+        actor = as_actor(host, merchant, "host")
+        room = RoomFactory(merchant=merchant, host=host)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.room_go_live(actor=actor, room=room)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.room_end(actor=actor, room=room)
+        events = async_to_sync(get_engine().stream.read_recent)(str(room.pk), 10)
+        states = [(e["status"], e["host"]) for e in events if e["type"] == "room.state"]
+        expected_host = {"id": host.pk, "name": host.display_name}
+        assert states == [("live", expected_host), ("ended", expected_host)]
+        for event in events:
+            assert event_problems(event) == [], event
+        assert closed == [room]
 
     def test_plan_limit_on_live_rooms(self, merchant, host):
         actor = as_actor(host, merchant, "host")
