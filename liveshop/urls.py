@@ -11,6 +11,7 @@ from liveshop.tenancy import urls as tenancy_urls
 from liveshop.tenancy import views as tenancy_views
 from media import urls as media_urls
 from rooms import urls as rooms_urls
+from rooms.docs import realtime_protocol
 
 api_v1 = [
     path("auth/register", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -60,6 +61,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/realtime/", realtime_protocol, name="docs-realtime"),
     path("api/v1/", include(api_v1)),
 ]
 
