@@ -126,3 +126,22 @@ def api() -> Callable[..., APIClient]:
 
 def error_code(response: Any) -> str:
     return response.json()["error"]["code"]
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Every event published to a room, as (room key, stored event with seq and ts): the real
+    writer still runs. Only what this test publishes, whatever the stream held before."""
+    from rooms.realtime.engine import get_engine
+
+    writer = get_engine().writer
+    seen: list[tuple[str, dict[str, Any]]] = []
+    original = writer.publish_sync
+
+    def record(room: str, events: Any) -> Any:
+        stored = original(room, events)
+        seen.extend((room, dict(e)) for e in stored)
+        return stored
+
+    monkeypatch.setattr(writer, "publish_sync", record)
+    return seen
