@@ -174,6 +174,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Consults: lapsed offers back to the queue head, stale presence, parties gone too long.
     "consults-sweep": {"task": "consults.sweep", "schedule": 3.0},
     "consults-booking-reminders": {"task": "consults.booking_reminders", "schedule": 60.0},
+    # Flash sales end on time; lapsed waitlist offers pass to the next shopper (rooms.selling).
+    "rooms-flash-sales": {"task": "rooms.flash_sales_tick", "schedule": 1.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------
@@ -466,6 +468,16 @@ LIVESHOP_CONSULTS = {
 
 # Commerce: how long an unpaid order holds its stock; how long Idempotency-Keys are kept.
 LIVESHOP_RESERVATION_TTL = timedelta(seconds=env.int("LIVESHOP_RESERVATION_TTL_S", default=600))
+# --- selling: flash sales, waitlist, chat moderation (rooms/selling.py, rooms/moderation.py)
+# Units one shopper may buy in one flash sale (one open sale order each).
+LIVESHOP_FLASH_PER_SHOPPER = env.int("LIVESHOP_FLASH_PER_SHOPPER", default=1)
+# A released unit offered to the next waitlisted shopper is held for them this long.
+LIVESHOP_FLASH_WAITLIST_HOLD_S = env.int("LIVESHOP_FLASH_WAITLIST_HOLD_S", default=120)
+# After a sale's window the waitlist still gets released units (at the sale price) this long;
+# by default the reservation time, so units of unpaid sale orders come back to it.
+LIVESHOP_FLASH_WAITLIST_WINDOW_S = env.int(
+    "LIVESHOP_FLASH_WAITLIST_WINDOW_S", default=int(LIVESHOP_RESERVATION_TTL.total_seconds()) + 60
+)
 LIVESHOP_IDEMPOTENCY_TTL = timedelta(hours=env.int("LIVESHOP_IDEMPOTENCY_TTL_H", default=24))
 # The sandbox gateway signs its webhooks (Standard Webhooks, `whsec_<base64>`). Without a
 # configured secret one is derived from SECRET_KEY, so nothing secret lives in the repo.
