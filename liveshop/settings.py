@@ -359,6 +359,11 @@ LIVESHOP_ROOM_WATCH_SINK = env.str(
 # reused that long).
 LIVESHOP_ROOM_CHAT_RATE = env.str("LIVESHOP_ROOM_CHAT_RATE", default="30/10s")
 LIVESHOP_ROOM_FRAME_RATE = env.str("LIVESHOP_ROOM_FRAME_RATE", default="100/10s")
+# Selling's limits (rooms/moderation.py documents them all): a chat burst per user, frames
+# per connection (process memory) and per IP address (signed in or not).
+LIVESHOP_ROOM_CHAT_BURST_RATE = env.str("LIVESHOP_ROOM_CHAT_BURST_RATE", default="6/s")
+LIVESHOP_ROOM_CONN_FRAME_RATE = env.str("LIVESHOP_ROOM_CONN_FRAME_RATE", default="20/s")
+LIVESHOP_ROOM_IP_FRAME_RATE = env.str("LIVESHOP_ROOM_IP_FRAME_RATE", default="6000/10s")
 LIVESHOP_ROOM_ABUSE_STRIKES = env.int("LIVESHOP_ROOM_ABUSE_STRIKES", default=20)
 LIVESHOP_ROOM_WRITE_CHECK_S = env.float("LIVESHOP_ROOM_WRITE_CHECK_S", default=2.0)
 # Bench only: also route the tutorial-style group_send room (bench/room_baseline.py).
