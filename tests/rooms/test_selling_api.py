@@ -69,9 +69,7 @@ class TestPin:
         response = isolated(api(host).post, url(room, "pin"), body, format="json")
         assert response.status_code == 400 and "error" in response.json()
 
-    def test_another_merchants_product_is_not_in_the_lineup(
-        self, api, host, room, foreign_product
-    ):
+    def test_another_merchants_product_is_not_in_the_lineup(self, api, host, room, foreign_product):
         response = isolated(
             api(host).post, url(room, "pin"), {"product": foreign_product.pk}, format="json"
         )
