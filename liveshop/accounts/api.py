@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.request import Request
@@ -77,14 +78,14 @@ class TokenView(APIView):
         data.is_valid(raise_exception=True)
         raw = services.token_for_credentials(**data.validated_data, client=_client(request))
         if raw is None:
-            raise exceptions.AuthenticationFailed("Email or password is wrong.")
+            raise exceptions.AuthenticationFailed(gettext("Email or password is wrong."))
         return Response({"token": raw})
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
         if not isinstance(request.auth, AuthToken):
             raise exceptions.NotAuthenticated(
-                "Send the token to revoke as 'Authorization: Bearer <token>'."
+                gettext("Send the token to revoke as 'Authorization: Bearer <token>'.")
             )
         services.token_revoke(token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -94,5 +95,5 @@ class MeView(APIView):
     @extend_schema(responses={200: UserOut})
     def get(self, request: Request) -> Response:
         if isinstance(request.user, ApiKeyPrincipal):
-            raise exceptions.PermissionDenied("API keys act for a merchant, not a person.")
+            raise exceptions.PermissionDenied(gettext("API keys act for a merchant, not a person."))
         return Response(UserOut(request.user).data)

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext
 
 from .models import ApiKey, Membership, Merchant
 from .permissions import Perm, role_has, role_perms, scopes_have
@@ -35,7 +36,9 @@ class Actor:
 
     def require(self, perm: Perm) -> None:
         if not self.can(perm):
-            raise PermissionDenied(f"Your role does not allow this ({perm}).")
+            raise PermissionDenied(
+                gettext("Your role does not allow this (%(perm)s).") % {"perm": perm}
+            )
 
     @property
     def perms(self) -> frozenset[Perm]:

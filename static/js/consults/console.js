@@ -29,7 +29,9 @@
   function presence(body) {
     return C.api("POST", d.apiPresence, body).then(function (res) {
       if (!res.ok) { note(C.errorText(res)); return; }
-      field("presence").textContent = res.data.status;
+      // The badge shows the status as its button names it (translated by the template).
+      var named = root.querySelector('button[data-status="' + res.data.status + '"]');
+      field("presence").textContent = named ? named.textContent : res.data.status;
       field("presence").className = "badge " + (res.data.status === "online" ? "badge-ok" : res.data.status === "busy" ? "badge-warn" : "");
       root.querySelectorAll("[data-status]").forEach(function (b) {
         b.className = "btn btn-sm" + (b.dataset.status === res.data.status ? "" : " btn-secondary");
