@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from liveshop.api.authentication import ApiKeyPrincipal
+from liveshop.i18n import supported
 
 from . import services
 from .models import AuthToken, User
@@ -21,11 +23,18 @@ from .models import AuthToken, User
 TokenOut = inline_serializer("TokenOut", {"token": serializers.CharField()})
 
 
+def _request_language() -> str:
+    """A new account's locale when none is given: the language this request is served in."""
+    return supported(translation.get_language()) or settings.LANGUAGE_CODE
+
+
 class RegisterIn(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, min_length=8, trim_whitespace=False)
     display_name = serializers.CharField(max_length=80)
-    locale = serializers.ChoiceField(choices=settings.LANGUAGES, required=False, default="en")
+    locale = serializers.ChoiceField(
+        choices=settings.LANGUAGES, required=False, default=_request_language
+    )
 
 
 class TokenIn(serializers.Serializer):
