@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -60,10 +61,11 @@ urlpatterns = [
     path("hls/", include("media.hls.urls")),
     path("i18n/setlang/", i18n.set_language, name="set_language"),
     # Only our catalog (LOCALE_PATHS): naming one app without a locale/ keeps the admin's and
-    # DRF's JavaScript strings out of a script every page loads.
+    # DRF's JavaScript strings out of a script every page loads. Pages ask for it with their
+    # language in the query string, so browsers may cache it (an hour) per language.
     path(
         "jsi18n/",
-        JavaScriptCatalog.as_view(packages=["liveshop.accounts"]),
+        cache_control(max_age=3600)(JavaScriptCatalog.as_view(packages=["liveshop.accounts"])),
         name="javascript-catalog",
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -180,14 +180,20 @@ class TestJavaScriptCatalog:
         body = zh.content.decode()
         assert "\\u8fde\\u63a5\\u5df2\\u65ad\\u5f00" in body  # "Connection lost." → 连接已断开
         assert "Choose all" not in body  # the admin's strings are not shipped to every page
+        assert "max-age=3600" in zh["Cache-Control"] and "Accept-Language" in zh["Vary"]
         en = Client().get("/jsi18n/", **EN).content.decode()
         assert "function gettext" in en or "django.gettext" in en
         assert "\\u8fde" not in en
 
+    def test_pages_ask_for_their_languages_catalog(self, merchant):
+        client = Client()
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+        assert '<script src="/jsi18n/?l=zh-hans"></script>' in page(client, "/s/acme/")
+
     def test_loaded_before_page_scripts(self, merchant):
         product = ProductFactory.create(merchant=merchant, name="Tee", price=1900, stock=3)
         html = page(Client(), f"/s/acme/p/{product.pk}/")
-        catalog = html.index('<script src="/jsi18n/"></script>')
+        catalog = html.index('<script src="/jsi18n/?l=en"></script>')
         assert catalog < html.index("</head>") < html.index("js/consults/rtc.js")
 
 
