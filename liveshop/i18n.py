@@ -6,6 +6,8 @@ Pages: LocaleMiddleware decides from the language cookie, then Accept-Language. 
   shop speak the user's language right after login even in a browser set to another;
 - choosing a language in the switcher (`set_language`) also saves it on the user, so emails
   follow the choice;
+- an API client with a bearer token and no Accept-Language gets its user's locale
+  (`activate_user_default`);
 - on a merchant's pages, a visitor who expressed no preference we can serve (no cookie, not
   logged in, no supported Accept-Language) gets the merchant's `locale`
   (`activate_merchant_default`, called by `storefront_view`).
@@ -95,6 +97,19 @@ class UserLocaleMiddleware:
                 translation.activate(found)
                 request.LANGUAGE_CODE = translation.get_language()
         return self.get_response(request)
+
+
+def activate_user_default(request: Any, user: Any) -> None:
+    """A bearer-token client (authenticated after the middleware ran) that sends neither the
+    language cookie nor Accept-Language gets answers in its user's locale."""
+    if request.META.get("HTTP_ACCEPT_LANGUAGE") or request.COOKIES.get(
+        settings.LANGUAGE_COOKIE_NAME
+    ):
+        return
+    found = _user_locale(user)
+    if found:
+        translation.activate(found)
+        request.LANGUAGE_CODE = translation.get_language()
 
 
 def activate_merchant_default(request: HttpRequest, merchant: Any) -> None:

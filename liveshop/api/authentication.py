@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from rest_framework import authentication, exceptions
 
 from liveshop.accounts.models import AuthToken
+from liveshop.i18n import activate_user_default
 from liveshop.opaque import opaque_hash
 from liveshop.tenancy.models import ApiKey
 from liveshop.tenancy.scope import rls_bypass
@@ -91,6 +92,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
         token = user_for_token(raw)
         if token is None:
             raise exceptions.AuthenticationFailed(gettext("Invalid or expired token."))
+        activate_user_default(request, token.user)
         return token.user, token
 
     def authenticate_header(self, request: Any) -> str:

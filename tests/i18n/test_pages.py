@@ -172,6 +172,22 @@ class TestAccounts:
             assert response.status_code == 201, response.content
             assert User.objects.get(email=email).locale == expected
 
+    def test_token_clients_get_their_users_locale(self, merchant, shopper):
+        from rest_framework.test import APIClient
+
+        from liveshop.accounts.services import token_issue
+
+        shopper.locale = "zh-hans"
+        shopper.save(update_fields=["locale"])
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_issue(user=shopper)[1]}")
+        body = {"lines": [{"product": 1, "quantity": 1}]}
+        refused = client.post("/api/v1/s/acme/orders", body, format="json")  # no Idempotency-Key
+        assert refused.status_code == 400
+        assert "请在请求中附带 Idempotency-Key" in refused.json()["error"]["message"]
+        asked = client.post("/api/v1/s/acme/orders", body, format="json", **EN)
+        assert "Send an Idempotency-Key header" in asked.json()["error"]["message"]
+
 
 class TestJavaScriptCatalog:
     def test_catalog_in_both_languages(self, db):
