@@ -15,7 +15,7 @@ from django.http import Http404
 from django.utils.translation import gettext
 
 from .models import ApiKey, Membership, Merchant
-from .permissions import Perm, role_has, role_perms, scopes_have
+from .permissions import Perm, Role, role_has, role_perms, scopes_have
 from .scope import tenant_scope
 
 
@@ -39,6 +39,11 @@ class Actor:
             raise PermissionDenied(
                 gettext("Your role does not allow this (%(perm)s).") % {"perm": perm}
             )
+
+    @property
+    def role_label(self) -> str:
+        """The staff role as people read it (empty for an API key)."""
+        return str(Role(self.role).label) if self.role else ""
 
     @property
     def perms(self) -> frozenset[Perm]:

@@ -81,7 +81,21 @@ class TestDashboard:
         html = page(client, "/dashboard/acme/", **EN)
         assert "概览" in html and "商家后台" in html  # Overview, Dashboard
         assert "查看店铺" in html  # View storefront
+        assert '<span class="badge">店主</span>' in html  # the role (owner)
         assert 'name="language"' in html  # the switcher
+
+    def test_staff_page_labels_in_chinese(self, merchant, owner):
+        from liveshop.tenancy import services
+        from liveshop.tenancy.access import access_merchant
+
+        actor = access_merchant(principal=owner, slug=merchant.slug)
+        services.invite_create(actor=actor, email="new@example.test", role="agent")
+        client = Client()
+        client.force_login(owner)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+        html = page(client, "/dashboard/acme/staff/")
+        assert "待接受" in html and ">pending<" not in html  # the invitation's status
+        assert "<th>客服</th>" in html  # role names in the permission table
 
     def test_the_users_locale_beats_the_browser(self, merchant, owner):
         owner.locale = "zh-hans"
