@@ -243,6 +243,9 @@ def test_status_labels_render_in_chinese(merchant, shopper):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
     html = page(client, "/s/acme/orders/")
     assert "待付款" in html  # Awaiting payment
+    html = page(client, f"/s/acme/orders/{order.pk}/")
+    assert "pending_payment" not in html.replace('data-status="pending_payment"', "")
+    assert html.count("待付款") >= 2  # the badge and the timeline
     with tenant_scope(merchant.id):
         assert order.status == "pending_payment"
 
