@@ -137,7 +137,7 @@
     (x.recent_chat || []).forEach(function (m) { box.appendChild(C.el("p", {"class": "muted", text: "“" + m.text + "”"})); });
     var orders = C.el("ul", {});
     (x.past_orders || []).forEach(function (o) {
-      orders.appendChild(C.el("li", {text: "#" + o.number + " · " + o.status + " · " + C.money(o.total, o.currency)}));
+      orders.appendChild(C.el("li", {text: "#" + o.number + " · " + C.orderStatus(o.status) + " · " + C.money(o.total, o.currency)}));
     });
     box.appendChild(C.el("p", {"class": "muted", text: T.orders + ": " + (x.orders_count || 0)}));
     box.appendChild(orders);
@@ -156,7 +156,7 @@
     var body = field("cart-lines");
     body.textContent = "";
     cartStatus = order ? order.status : "";
-    field("cart-status").textContent = cartStatus;
+    field("cart-status").textContent = cartStatus ? C.orderStatus(cartStatus) : "";
     field("cart-status").dataset.status = cartStatus;
     field("cart-status").hidden = !cartStatus;
     cartLines = [];

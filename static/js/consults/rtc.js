@@ -391,7 +391,18 @@
     if (this.ws) this.ws.close(1000);
   };
 
+  /* An order status code (as the API sends it) as people read it. */
+  function orderStatus(code) {
+    var labels = {
+      draft: gettext("Draft"), pending_payment: gettext("Awaiting payment"), paid: gettext("Paid"),
+      fulfilled: gettext("Fulfilled"), expired: gettext("Expired"), cancelled: gettext("Cancelled"),
+      refunded: gettext("Refunded")
+    };
+    return labels[code] || code;
+  }
+
   window.LiveShopConsults = {
-    ConsultSession: ConsultSession, api: api, errorText: errorText, uuid: uuid, money: money, el: el
+    ConsultSession: ConsultSession, api: api, errorText: errorText, uuid: uuid, money: money, el: el,
+    orderStatus: orderStatus
   };
 })();
