@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from liveshop import ratelimit
@@ -51,6 +52,14 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[No
 def _fresh_rate_limits() -> Iterator[None]:
     yield
     ratelimit.reset_all()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """A page request leaves its language active in the thread (LocaleMiddleware does not
+    undo it): the next test starts in the default language again."""
+    yield
+    translation.deactivate()
 
 
 # --- the cast ---------------------------------------------------------------------------
