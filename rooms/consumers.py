@@ -36,6 +36,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from assistant.services import achat_observed
 from liveshop.errors import DomainError
 from liveshop.tenancy.scope import tenant_scope
 from liveshop.ws import Close, FrameError, TenantConsumer
@@ -261,12 +262,16 @@ class RoomConsumer(TenantConsumer):
             "nonce": frame["nonce"],
         }
         try:
-            await self.engine.writer.publish(self.key, [event])
+            stored = await self.engine.writer.publish(self.key, [event])
         except ValueError as exc:
             raise FrameError("invalid", str(exc)) from exc
         except Exception as exc:
             log.exception("room %s: chat append failed", self.key)
             raise FrameError("unavailable", _("Chat is unavailable; try again.")) from exc
+        try:  # the room's assistant hears questions; the message is sent whatever it does
+            await achat_observed(room=self.room, event=stored[0])
+        except Exception:
+            log.exception("room %s: the assistant could not look at a message", self.key)
 
     async def _gift(self, frame: dict[str, Any]) -> None:
         self.require_user()

@@ -578,3 +578,31 @@ async def test_chat_is_stored_in_bulk(engine, room, shopper):
 
     assert await stored() == [(i + 1, "chat.message", f"s{i}") for i in range(4)]
     await comm.disconnect()
+
+
+async def test_the_rooms_assistant_answers_a_question_asked_in_chat(engine, room, shopper):
+    from assistant.models import RoomAssistant
+    from rooms.models import RoomProduct
+    from tests.factories import ProductFactory
+
+    @database_sync_to_async
+    def assistant_on() -> int:
+        product = ProductFactory.create(merchant=room.merchant, name="Silk Scarf", price=4500)
+        with tenant_scope(room.merchant_id):
+            RoomProduct.objects.create(merchant=room.merchant, room=room, product=product)
+            RoomAssistant.objects.create(merchant=room.merchant, room=room, enabled=True)
+        return int(product.pk)
+
+    product_id = await assistant_on()
+    viewer, _ = await joined(room)
+    asker, _ = await joined(room, shopper)
+    await asker.send_json_to(
+        {"type": "chat.send", "text": "How much is the silk scarf?", "nonce": "q1"}
+    )
+    question = await until(viewer, lambda e: e.get("type") == "chat.message")
+    answer = await until(viewer, lambda e: e.get("type") == "assistant.answer", timeout=15)
+    assert answer["question_seq"] == question["seq"]
+    assert "45" in answer["text"]
+    assert product_id in [p["id"] for p in answer["products"]]
+    await asker.disconnect()
+    await viewer.disconnect()
