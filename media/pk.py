@@ -30,7 +30,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -131,7 +131,8 @@ def side_score(
             created_at__gte=start,
             created_at__lt=end,
         )
-        gmv = int(orders.aggregate(s=Sum("total"))["s"] or 0)
+        # Refunded parts do not count; fully refunded orders are out by status.
+        gmv = int(orders.aggregate(s=Sum(F("total") - F("refunded_amount")))["s"] or 0)
         coins = -int(gifts.aggregate(s=Sum("amount"))["s"] or 0)
         out: dict[str, Any] = {
             "gmv": gmv,
@@ -144,7 +145,13 @@ def side_score(
         out["points"] = out["gmv_points"] + coins
         if detail:
             out["order_list"] = [
-                {"id": o.pk, "total": o.total, "currency": o.currency, "paid_at": o.paid_at}
+                {
+                    "id": o.pk,
+                    "total": o.total,
+                    "refunded": o.refunded_amount,
+                    "currency": o.currency,
+                    "paid_at": o.paid_at,
+                }
                 for o in orders.order_by("paid_at", "id")[:500]
             ]
             out["gift_list"] = [

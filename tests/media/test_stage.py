@@ -66,9 +66,7 @@ async def test_cohost_publishes_once_accepted_and_stops_when_revoked(
         assert (await guest_socket.wait("error"))["code"] == "publish_forbidden"
 
         # invited but not accepted: still refused
-        await database_sync_to_async(stage.stage_invite)(
-            actor=actor, room=room, user_id=shopper.pk
-        )
+        await database_sync_to_async(stage.stage_invite)(actor=actor, room=room, user_id=shopper.pk)
         count = len(guest_socket.frames)
         await guest_socket.send({"type": "offer", "role": "publish", "sdp": "v=0\r\nx"})
         error = await guest_socket.wait("error", after=count)
@@ -91,9 +89,7 @@ async def test_cohost_publishes_once_accepted_and_stops_when_revoked(
         await viewer.wait_frames(5, level=expected_luma(60))
 
         # revoke: the relay stops the guest now, whatever their browser does
-        await database_sync_to_async(stage.stage_revoke)(
-            actor=actor, room=room, user_id=shopper.pk
-        )
+        await database_sync_to_async(stage.stage_revoke)(actor=actor, room=room, user_id=shopper.pk)
         await viewer_socket.wait("publisher.left", identity=f"user:{shopper.pk}", timeout=8.0)
         closed = await guest_socket.wait("closed", role="publish", timeout=5.0)
         assert closed["reason"] == "revoked"
@@ -103,9 +99,10 @@ async def test_cohost_publishes_once_accepted_and_stops_when_revoked(
         await asyncio.sleep(1.0)
         assert _frames_near(viewer, expected_luma(200)) == guest_frames  # stopped
         assert _frames_near(viewer, expected_luma(60)) > host_frames  # the host goes on
-        assert f"user:{shopper.pk}" not in stack.harness.relay.sessions[
-            f"room:{room.merchant_id}:{room.pk}"
-        ].publishers
+        assert (
+            f"user:{shopper.pk}"
+            not in stack.harness.relay.sessions[f"room:{room.merchant_id}:{room.pk}"].publishers
+        )
 
         # and the guest cannot come back by re-offering
         count = len(guest_socket.frames)
@@ -122,3 +119,86 @@ def test_kick_op_is_a_no_op_for_an_unknown_publisher_and_validated() -> None:
             assert bad.value.code == "bad_request"
 
     run(scenario())
+
+
+@pytest.fixture
+def one_viewer_plan(merchant: Any) -> None:
+    merchant.plan.webrtc_viewers_per_room = 1
+    merchant.plan.save(update_fields=["webrtc_viewers_per_room"])
+
+
+@pytest.mark.asyncio
+async def test_viewers_past_the_plan_cap_are_sent_to_hls(room, host, tokens, one_viewer_plan):
+    async with media_stack() as stack:
+        host_socket = await stack.socket("acme", "launch", token=tokens["host"])
+        host_pub = WsPublisher(host_socket, level=60)
+        stack.closing.append(host_pub)
+        await host_pub.start()
+        await host_pub.wait_connected()
+
+        first = WsViewer(await stack.socket("acme", "launch"))
+        stack.closing.append(first)
+        assert (await first.start())["type"] == "answer"
+        await first.wait_frames(3, level=expected_luma(60))
+
+        second = WsViewer(await stack.socket("acme", "launch"))
+        stack.closing.append(second)
+        refused = await second.start()
+        assert refused["type"] == "error" and refused["code"] == "viewer_cap"
+        assert "hls" in refused  # null until the HLS worker wrote the master playlist
+        assert len(stack.harness.relay.sessions[f"room:{room.merchant_id}:{room.pk}"].peers) == 2
+
+        # whoever may publish (the host on a second device) is never capped
+        host_viewer = WsViewer(await stack.socket("acme", "launch", token=tokens["host"]))
+        stack.closing.append(host_viewer)
+        assert (await host_viewer.start())["type"] == "answer"
+
+
+@pytest.mark.asyncio
+async def test_relay_capacity_setting_caps_below_the_plan(room, tokens, settings):
+    settings.LIVESHOP_MEDIA_WEBRTC_VIEWER_CAP = 1
+    async with media_stack() as stack:
+        host_pub = WsPublisher(await stack.socket("acme", "launch", token=tokens["host"]), level=60)
+        stack.closing.append(host_pub)
+        await host_pub.start()
+        first = WsViewer(await stack.socket("acme", "launch"))
+        second = WsViewer(await stack.socket("acme", "launch"))
+        stack.closing += [first, second]
+        assert (await first.start())["type"] == "answer"
+        assert (await second.start())["code"] == "viewer_cap"
+
+
+@pytest.mark.asyncio
+async def test_host_stage_api_and_guest_accept_leave(room, host, shopper, tokens):
+    from rest_framework.test import APIClient
+
+    def call(token: str | None, method: str, url: str, data: Any = None) -> Any:
+        client = APIClient()
+        if token:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return getattr(client, method)(url, data, format="json")
+
+    run_sync = database_sync_to_async(call)
+    base = "/api/v1/merchants/acme/rooms/launch/stage"
+    store = "/api/v1/s/acme/rooms/launch/stage"
+    invited = await run_sync(tokens["host"], "post", f"{base}/invites", {"user": shopper.pk})
+    assert invited.status_code == 201 and invited.json()["status"] == "invited"
+    assert (
+        await run_sync(tokens["guest"], "post", f"{base}/invites", {"user": 1})
+    ).status_code == 404
+    mine = (await run_sync(tokens["guest"], "get", store)).json()
+    assert mine["me"]["status"] == "invited" and mine["invited"][0]["id"] == shopper.pk
+    assert (await run_sync(None, "get", store)).json()["me"] is None
+    assert (await run_sync(None, "post", f"{store}/accept")).status_code == 401
+    accepted = await run_sync(tokens["guest"], "post", f"{store}/accept")
+    assert accepted.status_code == 200
+    members = accepted.json()["members"]
+    assert [(m["role"], m["identity"]) for m in members] == [
+        ("host", f"user:{host.pk}"),
+        ("guest", f"user:{shopper.pk}"),
+    ]
+    left = await run_sync(tokens["guest"], "post", f"{store}/leave")
+    assert left.status_code == 200 and len(left.json()["members"]) == 1
+    assert (await run_sync(tokens["guest"], "post", f"{store}/leave")).status_code == 404
+    gone = await run_sync(tokens["host"], "delete", f"{base}/{shopper.pk}")
+    assert gone.status_code == 404
