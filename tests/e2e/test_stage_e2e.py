@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.test_media_e2e import go_live
@@ -184,3 +185,44 @@ def test_a_pk_shows_both_hosts_and_the_score_moves_after_a_purchase(browser, log
     finally:
         for context in contexts:
             context.close()
+
+
+def _set_viewer_cap(stack: Any, cap: int) -> int:
+    """Set the demo merchant plan's WebRTC viewer cap; returns the old one."""
+    out = Path(stack.var_dir) / "cap.txt"
+    stack.manage(
+        "shell",
+        "-c",
+        "from liveshop.tenancy.models import Merchant; "
+        "p = Merchant.objects.get(slug='demo').plan; "
+        f"open({str(out)!r}, 'w').write(str(p.webrtc_viewers_per_room)); "
+        f"p.webrtc_viewers_per_room = {cap}; p.save(update_fields=['webrtc_viewers_per_room'])",
+    )
+    return int(out.read_text())
+
+
+def test_past_the_viewer_cap_the_player_switches_to_hls_and_says_so(
+    browser, login, base_url, stack
+):
+    old = _set_viewer_cap(stack, 1)
+    contexts = [browser.new_context() for _ in range(3)]
+    try:
+        host, first, second = (c.new_page() for c in contexts)
+        login(host, "host@demo.test", CONSOLE_A)
+        go_live(host, base_url)
+        first.goto(f"{base_url}{ROOM_A}")
+        first.wait_for_function("() => window.liveshopPlayers[0].state === 'live'", timeout=20_000)
+        assert first.locator("[data-media-player]").get_attribute("data-mode") == "webrtc"
+
+        second.goto(f"{base_url}{ROOM_A}")
+        second.wait_for_function("() => window.liveshopPlayers[0].mode === 'hls'", timeout=20_000)
+        player = second.locator("[data-media-player]")
+        assert player.get_attribute("data-mode") == "hls"
+        assert player.locator("[data-role=mode]").inner_text().strip() == "HLS"
+        src = second.evaluate("() => window.liveshopPlayers[0].hlsSrc")
+        assert src.endswith("/hls/demo/launch/master.m3u8")
+        assert second.evaluate("() => window.liveshopPlayers[0].pc") is None  # no WebRTC leg
+    finally:
+        for context in contexts:
+            context.close()
+        _set_viewer_cap(stack, old)
