@@ -100,7 +100,9 @@ class _StorefrontRoomView(StorefrontAPIView):
 class StorefrontStageView(_StorefrontRoomView):
     @extend_schema(responses={200: dict}, auth=[])
     def get(self, request: Request, m: str, room: str) -> Response:
-        return Response(stage.stage_state(room=self._room(room), user=request.user))
+        state = stage.stage_state(room=self._room(room), user=request.user)
+        state["invited"] = []  # who was invited is the host's business
+        return Response(state)
 
 
 class StorefrontStageAcceptView(_StorefrontRoomView):
@@ -126,10 +128,13 @@ class StorefrontStageLeaveView(_StorefrontRoomView):
 # --- PK ---------------------------------------------------------------------------------------
 
 
-def _pk_out(battle: Any, room: Room | None = None) -> dict[str, Any]:
+def _pk_out(battle: Any, room: Room | None = None, *, refresh: bool = False) -> dict[str, Any]:
+    """The PK as its room shows it. Hosts' reads bring the scores up to date; viewers' reads
+    (many, every 2 s) show what `pk_tick` stored, so a crowd costs no score queries."""
     if battle is None:
         return {"pk": None, "side": None}
-    battle = pk.pk_refresh(battle)
+    if refresh:
+        battle = pk.pk_refresh(battle)
     side = None
     if room is not None:
         side = "a" if battle.room_a_id == room.pk else "b"
@@ -140,7 +145,7 @@ class HostPKView(_HostRoomView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request, m: str, slug: str) -> Response:
         room = self._room(slug)
-        return Response(_pk_out(pk.pk_for_room(room=room), room))
+        return Response(_pk_out(pk.pk_for_room(room=room), room, refresh=True))
 
     @extend_schema(request=PKInviteIn, responses={201: dict})
     def post(self, request: Request, m: str, slug: str) -> Response:

@@ -194,6 +194,9 @@ def test_api_public_view_and_breakdowns(api, events, room_a, room_b, host, outsi
     assert accepted.status_code == 200 and accepted.json()["pk"]["status"] == "live"
     _order(room_a, 1_000)
 
+    stale = api(None).get("/api/v1/s/rivalco/rooms/rival/pk").json()["pk"]
+    assert stale["a"]["score"] == 0  # viewers read what the tick stored: no queries per poll
+    assert pk.pk_tick() == 1
     public = api(None).get("/api/v1/s/rivalco/rooms/rival/pk").json()["pk"]
     assert public["a"]["score"] == 10 and public["b"]["score"] == 0
     assert public["a"]["room"] == "Acme launch" and public["a"]["merchant"] == "Acme Live"

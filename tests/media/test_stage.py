@@ -187,7 +187,9 @@ async def test_host_stage_api_and_guest_accept_leave(room, host, shopper, tokens
         await run_sync(tokens["guest"], "post", f"{base}/invites", {"user": 1})
     ).status_code == 404
     mine = (await run_sync(tokens["guest"], "get", store)).json()
-    assert mine["me"]["status"] == "invited" and mine["invited"][0]["id"] == shopper.pk
+    assert mine["me"]["status"] == "invited" and mine["invited"] == []  # not public
+    host_view = (await run_sync(tokens["host"], "get", base)).json()
+    assert [u["id"] for u in host_view["invited"]] == [shopper.pk]
     assert (await run_sync(None, "get", store)).json()["me"] is None
     assert (await run_sync(None, "post", f"{store}/accept")).status_code == 401
     accepted = await run_sync(tokens["guest"], "post", f"{store}/accept")
