@@ -242,7 +242,13 @@ class Signalling:
         self.closed = False
 
     async def offer(
-        self, *, role: str, sdp: str, identity: str | None = None, publisher: str | None = None
+        self,
+        *,
+        role: str,
+        sdp: str,
+        identity: str | None = None,
+        publisher: str | None = None,
+        max_subscribers: int | None = None,
     ) -> dict[str, Any]:
         """Forward a client offer; sends (and returns) the `answer` frame."""
         self._check_open()
@@ -255,6 +261,7 @@ class Signalling:
                 identity=identity,
                 profile=self.profile,
                 publisher=publisher,
+                **({"max_subscribers": max_subscribers} if max_subscribers is not None else {}),
             )
         except RelayError as exc:
             raise _refusal(exc) from exc
@@ -385,6 +392,7 @@ def _refusal(exc: RelayError) -> SignallingError:
         "busy": gettext("Video is busy right now. Try again shortly."),
         "relay_full": gettext("Video is at capacity right now. Try again shortly."),
         "subscriber_limit": gettext("This room has the most viewers it can take right now."),
+        "viewer_cap": gettext("This room has the most video viewers it can take right now."),
         "internal": gettext("Video failed. Try again."),
     }
     code = exc.code if exc.code != "moved" else "unavailable"
@@ -405,6 +413,9 @@ class MediaGrant:
     profile: str = "room"
     identity: str | None = None
     publisher: str | None = None
+    # Subscribers: refuse this viewer (`viewer_cap`) when the session already has this many
+    # viewers (the merchant plan's WebRTC cap); None = only the relay's own limit.
+    max_subscribers: int | None = None
 
 
 class SignallingMixin:
@@ -456,7 +467,11 @@ class SignallingMixin:
                 grant = await self.media_grant(role)
                 media = self._media_for(grant)
                 await media.offer(
-                    role=role, sdp=sdp, identity=grant.identity, publisher=grant.publisher
+                    role=role,
+                    sdp=sdp,
+                    identity=grant.identity,
+                    publisher=grant.publisher,
+                    max_subscribers=grant.max_subscribers if role == "subscribe" else None,
                 )
             elif kind == "answer":
                 sdp = parse_answer(frame)  # bad input is reported as such, whatever the state
