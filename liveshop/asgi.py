@@ -1,6 +1,7 @@
 """ASGI entry point: Django for HTTP, Channels consumers for WebSockets, and a lifespan hook
 that starts the in-process scheduler in the embedded default."""
 
+import logging
 import os
 from typing import Any
 
@@ -43,6 +44,11 @@ from liveshop.routing import websocket_urlpatterns  # noqa: E402
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Start this process' room engine (hubs, bulk persist, likes, presence) and, in the
+    embedded default, the scheduler; stop them on shutdown (viewers get 1001 and resume).
+    Servers without lifespan (daphne) start the engine with the first room socket."""
+    from rooms.realtime.engine import get_engine
+
     scheduler = None
     while True:
         message = await receive()
@@ -52,8 +58,13 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
                 scheduler = InProcessScheduler()
                 scheduler.start()
+            get_engine().start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            try:
+                await get_engine().aclose()
+            except Exception:
+                logging.getLogger("liveshop.rooms.realtime").exception("engine stop failed")
             if scheduler is not None:
                 scheduler.stop()
             await send({"type": "lifespan.shutdown.complete"})

@@ -328,13 +328,24 @@ LIVESHOP_ROOM_LIKE_MAX_PER_FRAME = env.int("LIVESHOP_ROOM_LIKE_MAX_PER_FRAME", d
 LIVESHOP_ROOM_PRESENCE_TTL_S = env.float("LIVESHOP_ROOM_PRESENCE_TTL_S", default=45.0)
 LIVESHOP_ROOM_PRESENCE_HEARTBEAT_S = env.float("LIVESHOP_ROOM_PRESENCE_HEARTBEAT_S", default=15.0)
 # Where events and watch sessions are stored for good: dotted paths to zero-argument
-# callables returning an EventSink / WatchSink. The in-memory ones until the rooms models land.
+# callables returning an EventSink / WatchSink (rooms/sinks.py: the database).
 LIVESHOP_ROOM_EVENT_SINK = env.str(
-    "LIVESHOP_ROOM_EVENT_SINK", default="rooms.realtime.persist.MemoryEventSink"
+    "LIVESHOP_ROOM_EVENT_SINK", default="rooms.sinks.DatabaseEventSink"
 )
 LIVESHOP_ROOM_WATCH_SINK = env.str(
-    "LIVESHOP_ROOM_WATCH_SINK", default="rooms.realtime.presence.MemoryWatchSink"
+    "LIVESHOP_ROOM_WATCH_SINK", default="rooms.sinks.DatabaseWatchSink"
 )
+# The room socket's own limits (rooms/consumers.py), counted with the `limits` library (Redis
+# when REDIS_URL is set): chat messages per user; client frames of any type per user (per IP
+# address before login); a socket refused ABUSE_STRIKES times for going over them is closed
+# with 4429. A mute or ban reaches an open socket within WRITE_CHECK_S (its last check is
+# reused that long).
+LIVESHOP_ROOM_CHAT_RATE = env.str("LIVESHOP_ROOM_CHAT_RATE", default="30/10s")
+LIVESHOP_ROOM_FRAME_RATE = env.str("LIVESHOP_ROOM_FRAME_RATE", default="100/10s")
+LIVESHOP_ROOM_ABUSE_STRIKES = env.int("LIVESHOP_ROOM_ABUSE_STRIKES", default=20)
+LIVESHOP_ROOM_WRITE_CHECK_S = env.float("LIVESHOP_ROOM_WRITE_CHECK_S", default=2.0)
+# Bench only: also route the tutorial-style group_send room (bench/room_baseline.py).
+LIVESHOP_ROOM_BASELINE = env.bool("LIVESHOP_ROOM_BASELINE", default=False)
 
 # --- Media relay (media/README.md) ------------------------------------------------------
 # Relay processes (`manage.py media_relay`) own whole rooms and consults and forward encoded

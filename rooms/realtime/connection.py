@@ -72,6 +72,7 @@ class FrameQueue:
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._sending: asyncio.Task[None] | None = None
+        self._finish_code: int | None = None
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -81,6 +82,8 @@ class FrameQueue:
         return self.close_code is not None
 
     def offer(self, frame: str) -> bool:
+        if self._finish_code is not None and self.close_code is None:
+            return True  # closing after what is queued: take no more, but this is no stall
         if self.close_code is not None or len(self._frames) >= self.limit:
             return False
         self._frames.append(frame)
@@ -98,6 +101,13 @@ class FrameQueue:
         if self._sending is not None and not self._sending.done():
             self._sending.cancel()
 
+    def finish(self, code: int) -> None:
+        """Close with `code` once the frames already queued are sent (an `error` frame
+        before its close code). Frames offered after this are dropped."""
+        if self.close_code is None and self._finish_code is None:
+            self._finish_code = code
+            self._wake.set()
+
     async def wait_below(self, frames: int) -> None:
         while self.close_code is None and len(self._frames) >= frames:
             self._drained.clear()
@@ -108,6 +118,9 @@ class FrameQueue:
         try:
             while True:
                 while not self._frames and self.close_code is None:
+                    if self._finish_code is not None:
+                        self.close(self._finish_code)
+                        break
                     self._wake.clear()
                     await self._wake.wait()
                 if self.close_code is not None:

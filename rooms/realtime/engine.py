@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import Counter
 from typing import Any
 
 from .config import RealtimeConfig
@@ -52,6 +53,7 @@ class RealtimeEngine:
         self.writer = RoomWriter(stream, persister)
         self.registry = HubRegistry(stream=stream, stats=RoomStats(presence, likes), config=config)
         self._tasks: list[asyncio.Task[None]] = []
+        self._like_increments: Counter[str] = Counter()
 
     @classmethod
     def build(
@@ -95,13 +97,30 @@ class RealtimeEngine:
         cfg = self.config
         self._tasks = [
             asyncio.create_task(self.persister.run(cfg.persist_interval_s), name="room-persist"),
-            asyncio.create_task(self._every(cfg.tick_s, self.likes.flush), name="room-likes"),
+            asyncio.create_task(self._every(cfg.tick_s, self._likes_job), name="room-likes"),
             asyncio.create_task(self._every(cfg.presence_heartbeat_s, self._presence_jobs)),
         ]
+
+    async def _likes_job(self) -> None:
+        self._like_increments.update(await self.likes.flush())
 
     async def _presence_jobs(self) -> None:
         await self.presence.heartbeat()
         await self.presence.flush_records(self.watch_sink)
+        await self._store_likes()
+
+    async def _store_likes(self) -> None:
+        """Hand the likes counted since the last call to the watch sink's `add_likes` (when
+        it has one: the database keeps totals that outlive the counters)."""
+        add = getattr(self.watch_sink, "add_likes", None)
+        increments, self._like_increments = self._like_increments, Counter()
+        if add is None or not increments:
+            return
+        try:
+            await asyncio.to_thread(add, dict(increments))
+        except BaseException:
+            self._like_increments.update(increments)
+            raise
 
     @staticmethod
     async def _every(interval: float, job: Any) -> None:
@@ -120,7 +139,9 @@ class RealtimeEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         with contextlib.suppress(Exception):
-            await self.likes.flush()
+            await self._likes_job()
+        with contextlib.suppress(Exception):
+            await self._store_likes()
         self.presence.stop_all()
         with contextlib.suppress(Exception):
             await self.presence.flush_records(self.watch_sink)
