@@ -375,6 +375,7 @@
           return null;
         }
         buying.order = res.data;
+        state.lastOrder = res.data;
         buying.key = null;
         return pay(res.data);
       })
