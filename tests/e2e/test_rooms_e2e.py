@@ -115,6 +115,8 @@ def test_live_selling_in_the_room(browser, login, base_url):
             timeout=10_000,
         )
 
+        shopper.screenshot(path="/tmp/pages-room.png")
+        host.screenshot(path="/tmp/pages-console.png", full_page=True)
         # the host pins the product; the shopper buys it from the card and pays over the video
         host.click(f'[data-product-id="{product_id}"] [data-test="pin"]')
         card = f'[data-test="pinned-card"][data-product-id="{product_id}"]'

@@ -195,7 +195,8 @@
         if (typeof d.viewers === "number" && !socket.isOpen()) counter("viewers", d.viewers);
         if (typeof d.likes === "number" && !socket.isOpen()) counter("likes", d.likes);
       }
-      statsTimer = setTimeout(loadStats, STATS_POLL_MS);
+      // Not there (yet) or failing: ask again, but less often.
+      statsTimer = setTimeout(loadStats, res.ok ? STATS_POLL_MS : STATS_POLL_MS * 6);
     });
   }
   function loadStatsSoon() {
