@@ -200,7 +200,13 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LiveShop <no-reply@l
 
 # --- API ------------------------------------------------------------------------------
 def _throttle_rates(raw: str) -> dict[str, str]:
-    rates = {"anon": "120/min", "user": "1200/min", "auth": "20/min", "register": "5/min"}
+    rates = {
+        "anon": "120/min",
+        "user": "1200/min",
+        "auth": "20/min",
+        "register": "5/min",
+        "topup": "10/min",
+    }
     for pair in filter(None, (p.strip() for p in raw.split(","))):
         scope, _, rate = pair.partition("=")
         if not rate:
@@ -301,6 +307,14 @@ if not DEBUG and env.bool("LIVESHOP_HTTPS", default=False):
 
 # --- Product settings -----------------------------------------------------------------
 LIVESHOP_DEMO_COINS = env.int("LIVESHOP_DEMO_COINS", default=0)
+# Coins (rooms/economy.py): how many coins one major currency unit buys, the top-up
+# packages the wallet page offers, and the most coins one top-up may buy.
+LIVESHOP_COINS_PER_UNIT = env.int("LIVESHOP_COINS_PER_UNIT", default=10)
+LIVESHOP_TOPUP_PACKAGES = [
+    int(n)
+    for n in env.list("LIVESHOP_TOPUP_PACKAGES", default=["60", "300", "980", "1980", "6480"])
+]
+LIVESHOP_TOPUP_MAX_COINS = env.int("LIVESHOP_TOPUP_MAX_COINS", default=100_000)
 LIVESHOP_INVITE_TTL = timedelta(days=7)
 
 # --- Room real-time engine (rooms/realtime/README.md) ----------------------------------

@@ -13,7 +13,10 @@ class RoomsConfig(AppConfig):
     verbose_name = "Rooms"
     default_auto_field = "django.db.models.BigAutoField"
 
-    dashboard_nav = [(30, _("Rooms"), "dashboard:rooms", Perm.VIEW_DASHBOARD)]
+    dashboard_nav = [
+        (30, _("Rooms"), "dashboard:rooms", Perm.VIEW_DASHBOARD),
+        (35, _("Gifts & coins"), "dashboard:gifts", Perm.VIEW_DASHBOARD),
+    ]
 
     def dashboard_cards(self, actor: Any) -> list[dict[str, Any]]:
         from django.urls import reverse
@@ -34,3 +37,7 @@ class RoomsConfig(AppConfig):
         from .demo import seed_rooms
 
         seed_rooms(seed)
+
+        from .economy_demo import seed_gifts
+
+        seed_gifts(seed)

@@ -36,3 +36,36 @@ class RoomForm(forms.Form):
     def __init__(self, *args: Any, hosts: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["host"] = forms.TypedChoiceField(label=_("Host"), choices=hosts, coerce=int)
+
+
+# --- economy: the dashboard's gift catalog -------------------------------------------------
+
+
+class GiftForm(forms.Form):
+    code = forms.RegexField(
+        label=_("Code"),
+        regex=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        max_length=40,
+        help_text=_("What apps send in gift.send, e.g. rose. Cannot change later."),
+        error_messages={
+            "invalid": _(
+                "Use 1–40 lower-case letters, digits, '-' and '_', starting with a letter."
+            )
+        },
+    )
+    name = forms.CharField(label=_("Name"), max_length=60)
+    coins = forms.IntegerField(label=_("Price in coins"), min_value=1, max_value=1_000_000)
+    animation = forms.ChoiceField(label=_("Animation"))
+    position = forms.IntegerField(
+        label=_("Position"), min_value=0, max_value=9999, initial=0, required=False
+    )
+    is_active = forms.BooleanField(label=_("Offered in rooms"), required=False, initial=True)
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        from .models import GiftAnimation
+
+        super().__init__(*args, **kwargs)
+        self.fields["animation"].choices = GiftAnimation.choices  # type: ignore[attr-defined]
+        if editing:
+            self.fields["code"].disabled = True
+            self.fields["code"].help_text = ""

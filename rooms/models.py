@@ -155,3 +155,170 @@ class RoomLikes(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.room_id}: {self.total}"
+
+
+# --- economy: gift catalog, coin wallets, the coin ledger, top-ups -------------------------
+# Services in rooms/economy.py. A wallet's balance is a running total of its ledger entries
+# (each entry records `balance_after`); the CHECK keeps it from ever going below zero.
+
+GIFT_CODE_RE = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+MAX_GIFT_COINS = 1_000_000
+
+
+class GiftAnimation(models.TextChoices):
+    FLOAT = "float", _("Float up")
+    BURST = "burst", _("Burst")
+    RAIN = "rain", _("Rain")
+    SPIN = "spin", _("Spin")
+    ZOOM = "zoom", _("Zoom")
+
+
+class Gift(TenantModel):
+    """One gift of a merchant's catalog. Gifts that were ever sent are deactivated rather
+    than deleted: the ledger keeps pointing at them."""
+
+    code = models.CharField(max_length=40)
+    name = models.CharField(max_length=60)
+    coins = models.PositiveIntegerField()
+    animation = models.CharField(
+        max_length=20, choices=GiftAnimation.choices, default=GiftAnimation.FLOAT
+    )
+    is_active = models.BooleanField(default=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["position", "coins", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="gift_code_unique"),
+            models.CheckConstraint(
+                condition=Q(coins__gte=1) & Q(coins__lte=MAX_GIFT_COINS), name="gift_coins_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Wallet(TenantModel):
+    """A shopper's coins at one merchant."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    balance = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "user"], name="wallet_user_unique"),
+            # The last line of defence: no code path can spend coins that are not there.
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}:{self.user_id}={self.balance}"
+
+
+class LedgerKind(models.TextChoices):
+    GRANT = "grant", _("Welcome coins")
+    TOPUP = "topup", _("Top-up")
+    GIFT = "gift", _("Gift")
+    REFUND = "refund", _("Top-up refunded")
+
+
+class TopUpStatus(models.TextChoices):
+    PENDING = "pending", _("Awaiting payment")
+    CREDITED = "credited", _("Credited")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
+
+
+class TopUp(TenantModel):
+    """Coins bought with money: paid as a commerce order (no lines) through the payment
+    gateway; credited once when that order is paid, debited when it is refunded."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="topups")
+    coins = models.PositiveIntegerField()
+    price = models.BigIntegerField(help_text="Minor units of `currency`")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=20, choices=TopUpStatus.choices, default=TopUpStatus.PENDING
+    )
+    order = models.OneToOneField(
+        "commerce.Order", on_delete=models.PROTECT, related_name="topup", null=True, blank=True
+    )
+    # The client's Idempotency-Key (optional): the same key returns the same top-up.
+    client_key = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=now)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(coins__gte=1), name="topup_coins_positive"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="topup_price_nonnegative"),
+            models.UniqueConstraint(
+                fields=["wallet", "client_key"],
+                condition=~Q(client_key=""),
+                name="topup_client_key_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "status", "-id"])]
+
+    def __str__(self) -> str:
+        return f"topup#{self.pk} {self.coins}"
+
+
+class LedgerEntry(TenantModel):
+    """One movement of coins. Append-only; `amount` is signed (gifts and refunds negative)."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="entries")
+    kind = models.CharField(max_length=10, choices=LedgerKind.choices)
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    room = models.ForeignKey(
+        Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    gift = models.ForeignKey(
+        Gift, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    count = models.PositiveIntegerField(default=0)
+    # gift.send's client nonce: a replay finds this row and charges nothing.
+    nonce = models.CharField(max_length=64, blank=True)
+    topup = models.ForeignKey(
+        TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wallet", "nonce"], condition=Q(kind="gift"), name="ledger_gift_nonce"
+            ),
+            # A top-up is credited at most once and refunded at most once.
+            models.UniqueConstraint(
+                fields=["topup", "kind"],
+                condition=Q(topup__isnull=False),
+                name="ledger_topup_once",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind__in=["grant", "topup"]) & Q(amount__gt=0))
+                | (Q(kind="gift") & Q(amount__lt=0) & Q(count__gte=1))
+                | (Q(kind="refund") & Q(amount__lte=0)),
+                name="ledger_amount_sign",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="ledger_balance_after_nonnegative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["wallet", "-id"]),
+            models.Index(fields=["merchant", "room", "kind"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d}"

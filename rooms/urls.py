@@ -42,3 +42,61 @@ api_urlpatterns = [
         name="api-storefront-room",
     ),
 ]
+
+# --- economy: wallets, top-ups, gift catalog, leaderboard (rooms/economy.py) ----------------
+from . import economy_views  # noqa: E402
+from .api import economy as economy_api  # noqa: E402
+
+dashboard_urlpatterns += [
+    path("<slug:m>/gifts/", economy_views.gifts, name="gifts"),
+    path("<slug:m>/gifts/<slug:code>/", economy_views.gift_edit, name="gift"),
+    path(
+        "<slug:m>/topups/<int:topup_id>/refund/",
+        economy_views.topup_refund,
+        name="topup_refund",
+    ),
+]
+storefront_urlpatterns += [
+    path("<slug:m>/wallet/", economy_views.wallet_page, name="wallet"),
+    path(
+        "<slug:m>/wallet/topups/<int:topup_id>/pay/",
+        economy_views.wallet_topup_pay,
+        name="wallet_topup_pay",
+    ),
+]
+api_urlpatterns += [
+    path("s/<slug:m>/wallet", economy_api.WalletView.as_view(), name="api-wallet"),
+    path("s/<slug:m>/wallet/topups", economy_api.TopUpListView.as_view(), name="api-topups"),
+    path("s/<slug:m>/gifts", economy_api.StorefrontGiftListView.as_view(), name="api-gifts"),
+    path(
+        "s/<slug:m>/rooms/<slug:room>/gifts",
+        economy_api.RoomGiftSendView.as_view(),
+        name="api-room-gift-send",
+    ),
+    path(
+        "s/<slug:m>/rooms/<slug:room>/leaderboard",
+        economy_api.LeaderboardView.as_view(),
+        name="api-room-leaderboard",
+    ),
+    path("merchants/<slug:m>/gifts", economy_api.GiftListView.as_view(), name="api-staff-gifts"),
+    path(
+        "merchants/<slug:m>/gifts/<slug:gift_code>",
+        economy_api.GiftDetailView.as_view(),
+        name="api-staff-gift",
+    ),
+    path(
+        "merchants/<slug:m>/rooms/<slug:slug>/gifts",
+        economy_api.RoomGiftTotalsView.as_view(),
+        name="api-room-gift-totals",
+    ),
+    path(
+        "merchants/<slug:m>/topups",
+        economy_api.StaffTopUpListView.as_view(),
+        name="api-staff-topups",
+    ),
+    path(
+        "merchants/<slug:m>/topups/<int:topup_id>/refund",
+        economy_api.TopUpRefundView.as_view(),
+        name="api-staff-topup-refund",
+    ),
+]

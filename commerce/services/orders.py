@@ -73,6 +73,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.CANCELLED: frozenset({S.PAID}),
     S.REFUNDED: frozenset(),
 }
+# Transitions a coin top-up's wallet follows (rooms.economy).
+TOPUP_WATCHED = frozenset({S.PAID, S.REFUNDED, S.EXPIRED, S.CANCELLED})
 # Transitions the shopper hears about by email.
 NOTIFY = frozenset({S.PENDING_PAYMENT, S.PAID, S.FULFILLED, S.EXPIRED, S.CANCELLED, S.REFUNDED})
 
@@ -500,6 +502,12 @@ def _record(order: Order, frm: str, to: str, who: Who, *, reason: str = "") -> O
             lambda: order_status_email.delay(transition.id, order.merchant_id),
             robust=True,  # a broker hiccup must not fail the committed request
         )
+    if to in TOPUP_WATCHED:
+        # A coin top-up (rooms.economy) is an order without lines: its wallet follows the
+        # order (credited when paid, debited when refunded), in this same transaction.
+        from rooms.economy import topup_order_transitioned
+
+        topup_order_transitioned(order=order, to_status=to)
     if order.consult_id is not None:
         # A consult's cart: both parties of the call see it change (after commit), and a
         # payment counts as the consult's outcome.

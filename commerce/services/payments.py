@@ -60,10 +60,13 @@ def payment_start(
     base_url: str,
     idempotency_key: str | None = None,
     gateway: str = DEFAULT_GATEWAY,
+    return_path: str | None = None,
+    description: str | None = None,
 ) -> PaymentStarted:
     """Open a checkout for an unpaid order and return the payment with its `redirect_url`.
     Paying twice returns the open checkout; with an Idempotency-Key the same key returns the
-    same payment (another order under the same key → 422)."""
+    same payment (another order under the same key → 422). The gateway sends the shopper
+    back to the order's page, or to `return_path` (a path on this site, e.g. the wallet)."""
     gw = gateway_get(gateway)
     with shopper_scope(merchant, shopper):
         key_id = None
@@ -112,17 +115,22 @@ def payment_start(
             idempotency_key_id=key_id,
         )
         base = base_url.rstrip("/")
-        return_url = base + reverse(
-            "storefront:order", kwargs={"m": merchant.slug, "order_id": order.pk}
-        )
+        if return_path is not None and return_path.startswith("/") and "//" not in return_path:
+            return_url = base + return_path
+        else:
+            return_url = (
+                base
+                + reverse("storefront:order", kwargs={"m": merchant.slug, "order_id": order.pk})
+                + "?from=checkout"
+            )
         payment.redirect_url = gw.checkout_start(
             CheckoutRequest(
                 payment_ref=payment.external_id,
                 amount=payment.amount,
                 currency=payment.currency,
-                description=_("Order %(number)s") % {"number": order.number},
+                description=description or _("Order %(number)s") % {"number": order.number},
                 merchant_name=merchant.name,
-                return_url=return_url + "?from=checkout",
+                return_url=return_url,
             ),
             base_url=base,
         )[:500]
