@@ -115,36 +115,6 @@ def test_live_selling_in_the_room(browser, login, base_url):
             timeout=10_000,
         )
 
-        shopper.screenshot(path="/tmp/pages-room.png")
-        host.screenshot(path="/tmp/pages-console.png", full_page=True)
-        # the host pins the product; the shopper buys it from the card and pays over the video
-        host.click(f'[data-product-id="{product_id}"] [data-test="pin"]')
-        card = f'[data-test="pinned-card"][data-product-id="{product_id}"]'
-        shopper.wait_for_selector(card, state="visible")
-        shopper.click(f'{card} [data-test="buy"]')
-        shopper.wait_for_selector('[data-test="pay-overlay"]', state="visible")
-        checkout = shopper.frame_locator('[data-test="pay-frame"]')
-        checkout.locator('[data-test="sandbox-confirm"]').click()
-        shopper.wait_for_selector('[data-test="paid"]', state="visible", timeout=30_000)
-        assert shopper.url.endswith(f"/s/demo/live/{slug}/")  # never left the stream
-        order = shopper.evaluate("() => window.liveRoom.state.lastOrder")
-        detail = api(shopper, "GET", f"/api/v1/s/demo/orders/{order['id']}")
-        assert detail["data"]["status"] == "paid", detail
-        assert detail["data"]["room"] == slug
-        host.wait_for_function(
-            "() => parseInt(document.querySelector('[data-counter=orders]').textContent, 10) >= 1",
-            timeout=15_000,
-        )
-
-        # the host deletes a message: it disappears on the shopper's screen
-        shopper.fill('[data-test="chat-input"]', "something rude")
-        shopper.press('[data-test="chat-input"]', "Enter")
-        shopper.wait_for_selector(chat_line("something rude"))
-        host.click(f'{console_line("something rude")} [data-test="mod-delete"]')
-        shopper.wait_for_selector(chat_line("something rude"), state="detached", timeout=10_000)
-        host.wait_for_selector(console_line("something rude"), state="detached")
-        assert shopper.locator(chat_line("Hello from the shopper")).count() == 1
-
         # a gift animates and the leaderboard updates
         shopper.click('[data-test="gift-open"]')
         shopper.wait_for_selector('[data-test="gift-panel"]', state="visible")
@@ -163,11 +133,42 @@ def test_live_selling_in_the_room(browser, login, base_url):
         name = shopper.evaluate(
             "() => JSON.parse(document.getElementById('live-room-config').textContent).me.name"
         )
-        shopper.wait_for_selector(f'[data-test="leaderboard"] li:has-text("{name}")', timeout=10_000)
+        shopper.wait_for_selector(
+            f'[data-test="leaderboard"] li:has-text("{name}")', timeout=10_000
+        )
+
+        # the host pins the product; the shopper buys it from the card and pays over the video
+        host.click(f'[data-product-id="{product_id}"] [data-test="pin"]')
+        card = f'[data-test="pinned-card"][data-product-id="{product_id}"]'
+        shopper.wait_for_selector(card, state="visible")
+        shopper.click(f'{card} [data-test="buy"]')
+        shopper.wait_for_selector('[data-test="pay-overlay"]', state="visible")
+        checkout = shopper.frame_locator('[data-test="pay-frame"]')
+        checkout.locator('[data-test="sandbox-confirm"]').click()
+        shopper.wait_for_selector('[data-test="paid"]', state="visible", timeout=30_000)
+        assert shopper.url.endswith(f"/s/demo/live/{slug}/")  # never left the stream
+        order = shopper.evaluate("() => window.liveRoom.state.lastOrder")
+        detail = api(shopper, "GET", f"/api/v1/s/demo/orders/{order['id']}")
+        assert detail["data"]["status"] == "paid", detail
+        assert detail["data"]["room"] == slug
+        host.wait_for_function(
+            "() => parseInt(document.querySelector('[data-counter=orders]').textContent, 10) >= 1",
+            timeout=15_000,
+        )
+        # the counters of this show (selling's stats API) count the gift too
         host.wait_for_function(
             "() => parseInt(document.querySelector('[data-counter=gifts]').textContent, 10) >= 1",
             timeout=15_000,
         )
+
+        # the host deletes a message: it disappears on the shopper's screen
+        shopper.fill('[data-test="chat-input"]', "something rude")
+        shopper.press('[data-test="chat-input"]', "Enter")
+        shopper.wait_for_selector(chat_line("something rude"))
+        host.click(f'{console_line("something rude")} [data-test="mod-delete"]')
+        shopper.wait_for_selector(chat_line("something rude"), state="detached", timeout=10_000)
+        host.wait_for_selector(console_line("something rude"), state="detached")
+        assert shopper.locator(chat_line("Hello from the shopper")).count() == 1
     except Exception:
         print("\n".join(log[-80:]))  # what the pages said, for the failure report
         raise

@@ -23,7 +23,7 @@
   var LIKE_MAX = 50;
   var MAX_HEARTS = 24;
   var MAX_GIFT_ANIMS = 6;
-  var GIFT_ANIMATIONS = ["float", "burst", "rain", "spin", "zoom", "hearts", "fireworks"];
+  var GIFT_ANIMATIONS = ["float", "burst", "rain", "spin", "zoom"]; // rooms/economy.py documents them
 
   function $(name) { return root.querySelector('[data-field="' + name + '"]'); }
   function money(minor, currency) { return R.money(minor, currency || config.currency, currency && currency !== config.currency ? undefined : config.digits); }
