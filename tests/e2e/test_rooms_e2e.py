@@ -115,6 +115,19 @@ def test_live_selling_in_the_room(browser, login, base_url):
             timeout=10_000,
         )
 
+        # the shopper's socket drops; what was said meanwhile arrives once on resume (since)
+        shopper.evaluate("() => window.liveRoom.socket.close()")
+        shopper.wait_for_selector('[data-live-room][data-socket="closed"]')
+        host.fill('[data-test="console-chat-input"]', "While you were away")
+        host.press('[data-test="console-chat-input"]', "Enter")
+        host.wait_for_selector(console_line("While you were away"))
+        shopper.evaluate("() => window.liveRoom.socket.connect()")
+        shopper.wait_for_selector(chat_line("While you were away"))
+        shopper.wait_for_selector('[data-live-room][data-socket="open"]')
+        assert shopper.locator(chat_line("While you were away")).count() == 1
+        assert shopper.locator(chat_line("Welcome, everyone!")).count() == 1
+        assert shopper.locator('[data-test="reconnect-banner"]').is_hidden()
+
         # a gift animates and the leaderboard updates
         shopper.click('[data-test="gift-open"]')
         shopper.wait_for_selector('[data-test="gift-panel"]', state="visible")

@@ -147,6 +147,11 @@
     e.currentTarget.classList.remove("pop");
     void e.currentTarget.offsetWidth; // restart the pop animation
     e.currentTarget.classList.add("pop");
+    if (!me) {
+      // Watching is free; liking needs an account.
+      notice(gettext("Sign in to chat, like and send gifts."), { text: gettext("Sign in"), href: config.login });
+      return;
+    }
     pendingLikes += 1;
     state.likes += 1;
     $("likes").textContent = String(state.likes);
