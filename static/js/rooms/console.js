@@ -268,6 +268,6 @@
   setStatus(config.status);
   socket.connect();
   loadStats();
-  window.hostConsole = { socket: socket, state: state, chat: chat };
+  window.hostConsole = { socket: socket, state: state, chat: chat, handle: handle };
   root.dataset.ready = "1";
 })();

@@ -254,6 +254,8 @@
     var box = el("div", "live-gift-anim gift-anim-" + anim);
     box.dataset.test = "gift-animation";
     box.dataset.animation = anim;
+    // Gifts arriving together take turns in three lanes instead of covering each other.
+    box.style.marginTop = (layer.children.length % 3) * 3.4 + "rem";
     box.appendChild(el("span", "live-gift-anim-glyph", giftGlyph(gift)));
     box.appendChild(el("span", "live-gift-anim-text", fmt(gettext("%(name)s sent %(gift)s"), {
       name: (ev.user && ev.user.name) || gettext("Someone"), gift: gift.name || "",
@@ -652,6 +654,6 @@
   setStatus(state.status);
   loadLeaderboard();
   socket.connect();
-  window.liveRoom = { socket: socket, state: state, chat: chat };
+  window.liveRoom = { socket: socket, state: state, chat: chat, handle: handle };
   root.dataset.ready = "1"; // handlers bound (tests wait for it)
 })();
