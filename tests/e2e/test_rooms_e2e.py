@@ -182,6 +182,16 @@ def test_live_selling_in_the_room(browser, login, base_url):
         shopper.wait_for_selector(chat_line("something rude"), state="detached", timeout=10_000)
         host.wait_for_selector(console_line("something rude"), state="detached")
         assert shopper.locator(chat_line("Hello from the shopper")).count() == 1
+
+        # a flood of chat keeps at most 60 messages on the phone, newest last
+        shopper.evaluate(
+            "() => { for (let i = 0; i < 3000; i++) window.liveRoom.handle({type: 'chat.message',"
+            " seq: 1000000 + i, ts: 1, user: {id: 1, name: 'x'}, text: 'flood ' + i}); }"
+        )
+        shopper.wait_for_function(
+            "() => { const items = document.querySelectorAll('[data-test=chat-messages] li');"
+            " return items.length === 60 && items[59].textContent.endsWith('flood 2999'); }"
+        )
     except Exception:
         print("\n".join(log[-80:]))  # what the pages said, for the failure report
         raise
