@@ -243,7 +243,9 @@ SPECTACULAR_SETTINGS = {
         "Multi-tenant live commerce. Authenticate with `Authorization: Bearer <token>` "
         "(user tokens from /api/v1/auth/token, or merchant API keys `lsk_…`). Prices are "
         'integer minor units with a `currency`. Errors: `{"error": {"code", "message", '
-        '"fields"?}}`. Lists: `{count, next, previous, results}`. Outsiders get 404.'
+        '"fields"?}}`. Lists: `{count, next, previous, results}`. Outsiders get 404. '
+        "The room WebSocket (chat, likes, gifts, live events) is documented at "
+        "[/docs/realtime/](/docs/realtime/)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

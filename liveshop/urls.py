@@ -12,6 +12,7 @@ from liveshop.tenancy import urls as tenancy_urls
 from liveshop.tenancy import views as tenancy_views
 from media import urls as media_urls
 from rooms import urls as rooms_urls
+from rooms.docs import realtime_protocol
 
 api_v1 = [
     path("auth/register", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -62,6 +63,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/realtime/", realtime_protocol, name="docs-realtime"),
     path("api/v1/", include(api_v1)),
 ]
 

@@ -87,7 +87,26 @@ def _rate(name: str) -> Any:
     return ratelimit.rate_parse(getattr(settings, name))
 
 
+async def _hit(setting: str, *key: str) -> bool:
+    """Count against the rate in `setting`. The first command after a Redis restart meets
+    a dead pooled connection, so once more; if the store stays down, allow (the stream is
+    down too then, and writes fail there)."""
+    for attempt in range(2):
+        try:
+            return await ratelimit.ahit(_rate(setting), *key)
+        except ValueError:
+            raise
+        except Exception:
+            if attempt:
+                log.warning("room rate limits unavailable; allowing %s", key[0])
+    return True
+
+
 class RoomConsumer(TenantConsumer):
+    # No channel layer: fan-out is the hub's, so a viewer costs no channel-layer receive
+    # (one Redis BLPOP per socket) and a Redis outage does not kill every socket.
+    channel_layer_alias = "rooms-use-the-hub-not-a-channel-layer"
+
     room: Room
     engine: RealtimeEngine
     frames: FrameQueue | None = None
@@ -118,16 +137,23 @@ class RoomConsumer(TenantConsumer):
         if problem:
             self._offer(self._error_frame("invalid", problem))
         info = await self._room_info()
-        try:
-            await self.engine.registry.join(self.key, self.frames, since=since, room_info=info)
-        except ValueError as exc:
-            self._offer(self._error_frame("invalid", str(exc)))
-            self.frames.close(CLOSE_INTERNAL)
-            return
-        except Exception:
-            log.exception("room %s: could not join its stream", self.key)
-            self.frames.close(CLOSE_INTERNAL)
-            return
+        for attempt in range(2):
+            try:
+                await self.engine.registry.join(self.key, self.frames, since=since, room_info=info)
+                break
+            except ValueError as exc:
+                self._offer(self._error_frame("invalid", str(exc)))
+                self.frames.close(CLOSE_INTERNAL)
+                return
+            except Exception:
+                # Once more: the first command after a Redis restart meets a dead pooled
+                # connection (the read is harmless to repeat).
+                if attempt == 0 and not self.frames.closed:
+                    await asyncio.sleep(0.1)
+                    continue
+                log.exception("room %s: could not join its stream", self.key)
+                self.frames.close(CLOSE_INTERNAL)
+                return
         self.joined = True
         await self._presence_enter()
 
@@ -232,7 +258,7 @@ class RoomConsumer(TenantConsumer):
 
     async def _frame_budget(self) -> None:
         who = f"user:{self.user.pk}" if self.user is not None else f"ip:{self._client_ip()}"
-        if await ratelimit.ahit(_rate("LIVESHOP_ROOM_FRAME_RATE"), "room-frame", who):
+        if await _hit("LIVESHOP_ROOM_FRAME_RATE", "room-frame", who):
             return
         self.strikes += 1
         if self.strikes >= settings.LIVESHOP_ROOM_ABUSE_STRIKES and self.frames is not None:
@@ -242,7 +268,7 @@ class RoomConsumer(TenantConsumer):
     async def _chat(self, frame: dict[str, Any]) -> None:
         user = self.require_user()
         text = await self._call(self._chat_check_sync, frame["text"])
-        if not await ratelimit.ahit(_rate("LIVESHOP_ROOM_CHAT_RATE"), "room-chat", str(user.pk)):
+        if not await _hit("LIVESHOP_ROOM_CHAT_RATE", "room-chat", str(user.pk)):
             raise FrameError("rate_limited", _("You are sending messages too fast."))
         event = {
             "type": "chat.message",
@@ -254,6 +280,9 @@ class RoomConsumer(TenantConsumer):
             await self.engine.writer.publish(self.key, [event])
         except ValueError as exc:
             raise FrameError("invalid", str(exc)) from exc
+        except Exception as exc:
+            log.exception("room %s: chat append failed", self.key)
+            raise FrameError("unavailable", _("Chat is unavailable; try again.")) from exc
 
     async def _gift(self, frame: dict[str, Any]) -> None:
         self.require_user()

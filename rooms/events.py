@@ -35,6 +35,10 @@ def publish_many(room: Any, events: Sequence[Mapping[str, Any]]) -> None:
         return
     key = room_key(room)
     payload = [dict(e) for e in events]
+    if hasattr(room, "merchant_id"):
+        from .sinks import room_remember
+
+        room_remember(room)  # the event sink then needs no lookup for this room
 
     def deliver() -> None:
         try:

@@ -109,7 +109,8 @@ class RoomEvent(TenantModel):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=64)
-    ts = models.DateTimeField()
+    ts = models.BigIntegerField()
+    """Milliseconds since the epoch, as in the event (one clock: the stream's)."""
     data = models.JSONField()
     """The event as delivered (with seq, type, ts and nonce)."""
 
@@ -134,6 +135,8 @@ class WatchSession(TenantModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(null=True, blank=True)
+    """Last known to be watching: the start, then the end (a crashed process leaves it)."""
     ended_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True)
 

@@ -134,7 +134,7 @@ CLIENT_FRAMES: dict[str, dict[str, Any]] = {
 _EVENT_BASE = {
     "seq": ID,
     "type": {"type": "string"},
-    "ts": {"type": "number", "description": "Unix time, seconds"},
+    "ts": {"type": "integer", "description": "Milliseconds since the epoch (the stream's clock)"},
     "nonce": NONCE,
 }
 

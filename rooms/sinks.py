@@ -86,7 +86,7 @@ class DatabaseEventSink:
                     room_id=room_id,
                     seq=e["seq"],
                     type=e["type"],
-                    ts=_when(e["ts"]),
+                    ts=int(e["ts"]),
                     data=dict(e),
                 )
                 for e in events
@@ -139,6 +139,7 @@ class DatabaseWatchSink:
                 viewer=r.viewer,
                 user_id=_user_of(r.viewer),
                 started_at=_when(r.at * 1000),
+                seen_at=_when(r.at * 1000),
             )
             for r in records
             if r.kind == "start"
@@ -159,8 +160,9 @@ class DatabaseWatchSink:
                 .first()
             )
             if open_session is not None:
+                ended = _when(r.at * 1000)
                 WatchSession.objects.filter(pk=open_session).update(
-                    ended_at=_when(r.at * 1000), seconds=r.seconds
+                    ended_at=ended, seen_at=ended, seconds=r.seconds
                 )
 
     def add_likes(self, increments: Mapping[str, int]) -> None:

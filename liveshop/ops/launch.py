@@ -54,10 +54,12 @@ class Stack:
             stdout=subprocess.DEVNULL,
         )
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, serve_args: tuple[str, ...] = ()) -> None:
+        """`manage.py serve` on this stack's port (extra `serve_args`, e.g. `--web-only`,
+        `--server daphne`); returns once /healthz answers."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "serve", "--port", str(self.port)],
+            [sys.executable, "manage.py", "serve", "--port", str(self.port), *serve_args],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -89,6 +91,17 @@ class Stack:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
             raise
+
+    def sibling(self) -> Stack:
+        """Another web process on the same database and Redis namespace (not started): a
+        second server of the same deployment, on its own port."""
+        port = free_port()
+        return Stack(
+            port=port,
+            env=dict(self.env),
+            var_dir=self.var_dir,
+            log_path=self.var_dir / f"serve-{port}.log",
+        )
 
     def destroy(self) -> None:
         try:

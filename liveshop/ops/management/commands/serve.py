@@ -35,6 +35,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=1, help="uvicorn workers (Postgres + Redis only)"
         )
+        parser.add_argument(
+            "--server",
+            choices=["uvicorn", "daphne"],
+            default="uvicorn",
+            help="ASGI server (daphne has no lifespan: the room engine starts with the first "
+            "room socket and the embedded scheduler does not run)",
+        )
+        parser.add_argument(
+            "--web-only",
+            action="store_true",
+            help="only the web server: no relay, HLS or Celery processes (tests, benchmarks)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
@@ -45,33 +57,32 @@ class Command(BaseCommand):
         if settings.DB_IS_POSTGRES:
             env["LIVESHOP_DB_CONNECT_AS_APP"] = "1"  # row-level security binds this role
         workers = options["workers"] if settings.REDIS_URL and settings.DB_IS_POSTGRES else 1
-        children: list[tuple[str, list[str]]] = [
-            (
-                "web",
-                [
-                    python,
-                    "-m",
-                    "uvicorn",
-                    "liveshop.asgi:application",
-                    "--host",
-                    host,
-                    "--port",
-                    str(port),
-                    "--lifespan",
-                    "on",
-                    "--workers",
-                    str(workers),
-                    "--no-access-log",
-                    "--ws-max-size",
-                    str(64 * 1024),
-                ],
-            )
+        web = [
+            python,
+            "-m",
+            "uvicorn",
+            "liveshop.asgi:application",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--lifespan",
+            "on",
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--ws-max-size",
+            str(64 * 1024),
         ]
+        if options["server"] == "daphne":
+            web = [python, "-m", "daphne", "-b", host, "-p", str(port), "liveshop.asgi:application"]
+        children: list[tuple[str, list[str]]] = [("web", web)]
+        web_only = options["web_only"]
         for config in apps.get_app_configs():
             extra = getattr(config, "serve_processes", None)
-            if extra is not None:
+            if extra is not None and not web_only:
                 children.extend(extra(python=python, host=host, port=port))
-        if settings.REDIS_URL:
+        if settings.REDIS_URL and not web_only:
             children.append(
                 (
                     "celery",
