@@ -264,6 +264,7 @@ SPECTACULAR_SETTINGS = {
         "AgentStatusEnum": "consults.models.AgentStatus",
         "BookingStatusEnum": "consults.models.BookingStatus",
         "RecordingStateEnum": "consults.models.RecordingState",
+        "TopUpStatusEnum": "rooms.models.TopUpStatus",
     },
 }
 

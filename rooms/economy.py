@@ -622,11 +622,16 @@ def topup_refund(*, actor: Actor, topup: TopUp, reason: str = "", force: bool = 
 # --- leaderboard, totals, the ledger invariant ------------------------------------------
 
 
-def leaderboard(*, merchant: Merchant, room: Room, limit: int = 10) -> list[dict[str, Any]]:
-    """Top gifters of a room by coins spent there: `[{user: {id, name}, coins}]`."""
+def leaderboard(
+    *, merchant: Merchant, room: Room, limit: int = 10, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Top gifters of a room by coins spent there (since `since`, e.g. the show's start):
+    `[{user: {id, name}, coins}]`, most coins first."""
+    entries = LedgerEntry.objects.filter(merchant=merchant, room=room, kind=LedgerKind.GIFT)
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
     rows = (
-        LedgerEntry.objects.filter(merchant=merchant, room=room, kind=LedgerKind.GIFT)
-        .values("wallet__user_id", "wallet__user__display_name")
+        entries.values("wallet__user_id", "wallet__user__display_name")
         .annotate(spent=Sum("amount"))
         .order_by("spent", "wallet__user_id")[: max(1, min(limit, 50))]
     )
@@ -641,7 +646,7 @@ def leaderboard(*, merchant: Merchant, room: Room, limit: int = 10) -> list[dict
 
 def gift_totals(*, merchant: Merchant, room: Room, since: datetime | None = None) -> dict[str, Any]:
     """What a room received: `{gifts, coins, senders, by_gift: [{code, name, animation,
-    count, coins}], top: leaderboard}` (since `since`, when given)."""
+    count, coins}], top: the top gifters}` (since `since`, when given)."""
     entries = LedgerEntry.objects.filter(merchant=merchant, room=room, kind=LedgerKind.GIFT)
     if since is not None:
         entries = entries.filter(created_at__gte=since)
@@ -667,7 +672,7 @@ def gift_totals(*, merchant: Merchant, room: Room, since: datetime | None = None
             }
             for row in by_gift
         ],
-        "top": leaderboard(merchant=merchant, room=room) if since is None else [],
+        "top": leaderboard(merchant=merchant, room=room, since=since),
     }
 
 

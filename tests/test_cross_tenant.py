@@ -169,6 +169,33 @@ def _window(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
     )
 
 
+def _gift_code(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from rooms.economy import gift_create
+
+    return gift_create(
+        actor=_actor(merchant, owner),
+        data={"code": f"sweep-{merchant.slug}", "name": "Sweep", "coins": 5},
+    ).code
+
+
+def _topup(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from commerce.models import Payment
+    from commerce.payments.sandbox import sandbox_decide
+    from commerce.services.orders import order_mark_paid
+    from rooms.economy import topup_start
+
+    shopper = UserFactory.create(email=f"sweep-coins@{merchant.slug}.test")
+    topup = topup_start(
+        merchant=merchant, user=shopper, coins=60, base_url="http://testserver/"
+    ).topup
+    with tenant_scope(merchant.id):
+        payment = Payment.objects.get(order_id=topup.order_id)
+        sandbox_decide(payment_ref=payment.external_id, approve=True)
+        Payment.objects.filter(pk=payment.pk).update(status="succeeded")
+        order_mark_paid(order=topup.order, gateway="sandbox")  # credited: refundable
+    return str(topup.pk)
+
+
 # path parameter name → makes one object of that kind in a merchant, returns its URL value.
 MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "membership_id": _membership,
@@ -184,6 +211,8 @@ MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "consult_id": _consult,
     "recording_id": _recording,
     "window_id": _window,
+    "gift_code": _gift_code,
+    "topup_id": _topup,
 }
 
 
