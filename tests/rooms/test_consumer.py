@@ -441,6 +441,52 @@ async def test_gift_without_economy_is_not_available(engine, room, shopper, monk
     await comm.disconnect()
 
 
+@pytest.fixture
+def catalog(merchant: Any, settings: Any) -> None:
+    from rooms.models import Gift
+
+    settings.LIVESHOP_DEMO_COINS = 10
+    with tenant_scope(merchant.id):
+        Gift.objects.create(merchant=merchant, code="rose", name="Rose", coins=1, position=0)
+        Gift.objects.create(merchant=merchant, code="rocket", name="Rocket", coins=40, position=1)
+
+
+async def test_hello_carries_the_gift_catalog(engine, room, catalog):
+    _comm, hello = await joined(room)
+    assert [g["code"] for g in hello["room"]["gifts"]] == ["rose", "rocket"]
+    assert {"code", "name", "coins"} <= set(hello["room"]["gifts"][0])
+    await _comm.disconnect()
+
+
+async def test_gift_reaches_every_viewer_once_with_its_nonce(engine, room, shopper, catalog):
+    sender, _ = await joined(room, shopper, via="token")
+    viewer, _ = await joined(room)
+    await sender.send_json_to({"type": "gift.send", "gift": "rose", "count": 3, "nonce": "g1"})
+    event = await until(viewer, lambda e: e.get("type") == "gift")
+    assert event["user"] == {"id": shopper.pk, "name": shopper.display_name}
+    assert event["gift"]["code"] == "rose" and event["count"] == 3 and event["nonce"] == "g1"
+    assert set(EVENTS["gift"]["required"]) <= set(event)
+    # The same nonce again: no second charge, no second event.
+    await sender.send_json_to({"type": "gift.send", "gift": "rose", "count": 3, "nonce": "g1"})
+    await sender.send_json_to({"type": "chat.send", "text": "after", "nonce": "c"})
+    seen: list[dict[str, Any]] = []
+    await until(viewer, lambda e: seen.append(e) or e.get("nonce") == "c")
+    assert not [e for e in seen if e.get("type") == "gift"]
+    await sender.disconnect()
+    await viewer.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("gift", "code"), [("rocket", "insufficient_coins"), ("nope", "unknown_gift")]
+)
+async def test_refused_gifts(engine, room, shopper, catalog, gift, code):
+    comm, _ = await joined(room, shopper)
+    await comm.send_json_to({"type": "gift.send", "gift": gift, "nonce": "g9"})
+    error = await until(comm, lambda f: f.get("type") == "error")
+    assert error["code"] == code and error["nonce"] == "g9"
+    await comm.disconnect()
+
+
 async def test_banned_user_cannot_send_gifts(engine, room, shopper, host):
     @database_sync_to_async
     def ban() -> None:
@@ -453,9 +499,7 @@ async def test_banned_user_cannot_send_gifts(engine, room, shopper, host):
     comm, _ = await joined(room, shopper)
     await comm.send_json_to({"type": "gift.send", "gift": "rose", "nonce": "g2"})
     error = await until(comm, lambda f: f.get("type") == "error")
-    assert error["code"] in ("banned", "not_available")
-    if consumers.optional_module("rooms.economy") is not None:
-        assert error["code"] == "banned"
+    assert error["code"] == "banned" and error["nonce"] == "g2"
     await comm.disconnect()
 
 
