@@ -267,11 +267,15 @@ def wallet_get_or_create(*, merchant: Merchant, user: Any) -> Wallet:
         return _wallet_locked(merchant, user_id)
 
 
-def wallet_entries(*, wallet: Wallet, limit: int = 50) -> list[LedgerEntry]:
+def wallet_entries(
+    *, wallet: Wallet, limit: int = 50, before: int | None = None
+) -> list[LedgerEntry]:
+    """A wallet's movements, newest first; `before` (an entry id) pages back in time."""
+    entries = LedgerEntry.objects.filter(merchant_id=wallet.merchant_id, wallet=wallet)
+    if before is not None:
+        entries = entries.filter(id__lt=before)
     return list(
-        LedgerEntry.objects.filter(merchant_id=wallet.merchant_id, wallet=wallet)
-        .select_related("gift", "room", "topup")
-        .order_by("-id")[: max(1, min(limit, 200))]
+        entries.select_related("gift", "room", "topup").order_by("-id")[: max(1, min(limit, 200))]
     )
 
 

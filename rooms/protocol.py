@@ -181,8 +181,23 @@ EVENTS: dict[str, dict[str, Any]] = {
     ),
     "gift": _event(
         "gift",
-        "A gift was sent.",
-        {"user": USER, "gift": {"type": "object"}, "count": {"type": "integer"}},
+        "A gift was sent (paid from the sender's wallet; one event per gift.send, never "
+        "repeated for a replayed nonce). `animation` is a CSS keyword: float, burst, rain, "
+        "spin or zoom.",
+        {
+            "user": USER,
+            "gift": {
+                "type": "object",
+                "required": ["code", "name", "coins", "animation"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "name": {"type": "string"},
+                    "coins": {"type": "integer", "minimum": 1},
+                    "animation": {"type": "string"},
+                },
+            },
+            "count": {"type": "integer", "minimum": 1, "maximum": 99},
+        },
         ["user", "gift", "count"],
     ),
     "product.pinned": _event(
