@@ -68,6 +68,16 @@ def _async_limiter() -> aio_strategies.RateLimiter:
     return aio_strategies.SlidingWindowCounterRateLimiter(storage)  # type: ignore[arg-type]
 
 
+@cache
+def _local_limiter() -> limits.strategies.RateLimiter:
+    return limits.strategies.SlidingWindowCounterRateLimiter(storage_from_string("memory://"))
+
+
+def local_hit(rate: limits.RateLimitItem, *key: str, cost: int = 1) -> bool:
+    """Like `hit`, always in process memory: for keys only this process sees (one socket)."""
+    return _local_limiter().hit(rate, *key, cost=cost)
+
+
 def hit(rate: limits.RateLimitItem, *key: str, cost: int = 1) -> bool:
     """Count one event against `rate` for `key`; False when over the limit."""
     return _sync_limiter().hit(rate, *key, cost=cost)
@@ -87,3 +97,5 @@ def reset_all() -> None:
     _sync_limiter().storage.reset()
     _sync_limiter.cache_clear()
     _async_limiter.cache_clear()
+    _local_limiter().storage.reset()
+    _local_limiter.cache_clear()

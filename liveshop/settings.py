@@ -174,6 +174,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Consults: lapsed offers back to the queue head, stale presence, parties gone too long.
     "consults-sweep": {"task": "consults.sweep", "schedule": 3.0},
     "consults-booking-reminders": {"task": "consults.booking_reminders", "schedule": 60.0},
+    # Flash sales end on time; lapsed waitlist offers pass to the next shopper (rooms.selling).
+    "rooms-flash-sales": {"task": "rooms.flash_sales_tick", "schedule": 1.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------
@@ -359,6 +361,11 @@ LIVESHOP_ROOM_WATCH_SINK = env.str(
 # reused that long).
 LIVESHOP_ROOM_CHAT_RATE = env.str("LIVESHOP_ROOM_CHAT_RATE", default="30/10s")
 LIVESHOP_ROOM_FRAME_RATE = env.str("LIVESHOP_ROOM_FRAME_RATE", default="100/10s")
+# Selling's limits (rooms/moderation.py documents them all): a chat burst per user, frames
+# per connection (process memory) and per IP address (signed in or not).
+LIVESHOP_ROOM_CHAT_BURST_RATE = env.str("LIVESHOP_ROOM_CHAT_BURST_RATE", default="6/s")
+LIVESHOP_ROOM_CONN_FRAME_RATE = env.str("LIVESHOP_ROOM_CONN_FRAME_RATE", default="20/s")
+LIVESHOP_ROOM_IP_FRAME_RATE = env.str("LIVESHOP_ROOM_IP_FRAME_RATE", default="6000/10s")
 LIVESHOP_ROOM_ABUSE_STRIKES = env.int("LIVESHOP_ROOM_ABUSE_STRIKES", default=20)
 LIVESHOP_ROOM_WRITE_CHECK_S = env.float("LIVESHOP_ROOM_WRITE_CHECK_S", default=2.0)
 # Bench only: also route the tutorial-style group_send room (bench/room_baseline.py).
@@ -468,6 +475,16 @@ LIVESHOP_CONSULTS = {
 
 # Commerce: how long an unpaid order holds its stock; how long Idempotency-Keys are kept.
 LIVESHOP_RESERVATION_TTL = timedelta(seconds=env.int("LIVESHOP_RESERVATION_TTL_S", default=600))
+# --- selling: flash sales, waitlist, chat moderation (rooms/selling.py, rooms/moderation.py)
+# Units one shopper may buy in one flash sale (one open sale order each).
+LIVESHOP_FLASH_PER_SHOPPER = env.int("LIVESHOP_FLASH_PER_SHOPPER", default=1)
+# A released unit offered to the next waitlisted shopper is held for them this long.
+LIVESHOP_FLASH_WAITLIST_HOLD_S = env.int("LIVESHOP_FLASH_WAITLIST_HOLD_S", default=120)
+# After a sale's window the waitlist still gets released units (at the sale price) this long;
+# by default the reservation time, so units of unpaid sale orders come back to it.
+LIVESHOP_FLASH_WAITLIST_WINDOW_S = env.int(
+    "LIVESHOP_FLASH_WAITLIST_WINDOW_S", default=int(LIVESHOP_RESERVATION_TTL.total_seconds()) + 60
+)
 LIVESHOP_IDEMPOTENCY_TTL = timedelta(hours=env.int("LIVESHOP_IDEMPOTENCY_TTL_H", default=24))
 # The sandbox gateway signs its webhooks (Standard Webhooks, `whsec_<base64>`). Without a
 # configured secret one is derived from SECRET_KEY, so nothing secret lives in the repo.

@@ -7,7 +7,7 @@ process (rooms/realtime: `hello`, then one shared `batch` frame per tick), keeps
 and turns client frames into service calls:
 
 - `chat.send`: signed in → `moderation.write_refusal` → `moderation.chat_filter` → per-user
-  rate limit → append `chat.message {user, text, nonce}` to the room's stream;
+  rate limits (burst and sustained) → append `chat.message {user, text, nonce}` to the room's stream;
 - `like {count}`: signed in → counted (never stored one by one);
 - `gift.send`: signed in → `write_refusal` → `rooms.economy.gift_send` (which publishes);
 - staff frames (`pin`, `unpin`, `moderate`, `flash_sale.start`) → `rooms.staff.handle`.
@@ -36,7 +36,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from liveshop import ratelimit
 from liveshop.errors import DomainError
 from liveshop.tenancy.scope import tenant_scope
 from liveshop.ws import Close, FrameError, TenantConsumer
@@ -81,25 +80,6 @@ def refusal(exc: Exception) -> tuple[str, str]:
 
 
 REFUSALS = (DomainError, ValidationError, PermissionDenied, Http404)
-
-
-def _rate(name: str) -> Any:
-    return ratelimit.rate_parse(getattr(settings, name))
-
-
-async def _hit(setting: str, *key: str) -> bool:
-    """Count against the rate in `setting`. The first command after a Redis restart meets
-    a dead pooled connection, so once more; if the store stays down, allow (the stream is
-    down too then, and writes fail there)."""
-    for attempt in range(2):
-        try:
-            return await ratelimit.ahit(_rate(setting), *key)
-        except ValueError:
-            raise
-        except Exception:
-            if attempt:
-                log.warning("room rate limits unavailable; allowing %s", key[0])
-    return True
 
 
 class RoomConsumer(TenantConsumer):
@@ -257,8 +237,12 @@ class RoomConsumer(TenantConsumer):
             raise FrameError("unknown_type", _("Unknown frame type."))
 
     async def _frame_budget(self) -> None:
-        who = f"user:{self.user.pk}" if self.user is not None else f"ip:{self._client_ip()}"
-        if await _hit("LIVESHOP_ROOM_FRAME_RATE", "room-frame", who):
+        # Per connection, per user (per IP before login) and per IP: rooms/moderation.py.
+        if await moderation.frame_allowed(
+            user_id=self.user.pk if self.user is not None else None,
+            ip=self._client_ip(),
+            connection=self.connection_id,
+        ):
             return
         self.strikes += 1
         if self.strikes >= settings.LIVESHOP_ROOM_ABUSE_STRIKES and self.frames is not None:
@@ -268,7 +252,7 @@ class RoomConsumer(TenantConsumer):
     async def _chat(self, frame: dict[str, Any]) -> None:
         user = self.require_user()
         text = await self._call(self._chat_check_sync, frame["text"])
-        if not await _hit("LIVESHOP_ROOM_CHAT_RATE", "room-chat", str(user.pk)):
+        if not await moderation.chat_allowed(user_id=user.pk):
             raise FrameError("rate_limited", _("You are sending messages too fast."))
         event = {
             "type": "chat.message",
@@ -360,7 +344,7 @@ class RoomConsumer(TenantConsumer):
     def _chat_check_sync(self, text: str) -> str:
         with tenant_scope(self.merchant.id):
             self._write_check()
-            return moderation.chat_filter(room=self.room, text=text)
+            return moderation.chat_filter(room=self.room, text=text, user=self.user)
 
     def _gift_sync(self, economy: Any, frame: dict[str, Any]) -> Any:
         with tenant_scope(self.merchant.id):

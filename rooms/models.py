@@ -325,3 +325,190 @@ class LedgerEntry(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount:+d}"
+
+
+# --- selling: pins, flash sales and their waitlist, room orders, moderators, chat settings ---
+
+
+class RoomSelling(TenantModel):
+    """A room's live selling and chat state: the pinned product, whether paid orders show as
+    "someone just bought X", and the room's slow mode (null = the merchant's default)."""
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="selling")
+    pinned_product = models.ForeignKey(
+        "commerce.Product", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    purchase_events = models.BooleanField(default=True)
+    slow_mode_s = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"{self.room_id}: pinned {self.pinned_product_id}"
+
+
+class FlashSaleStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    ENDED = "ended", _("Ended")
+
+
+class FlashSale(TenantModel):
+    """A price for `units` units of one variant during a 10–300 s window. `sold` counts units
+    in open or paid orders placed through the sale, `held` units offered to waitlisted
+    shoppers; `sold + held <= units` is a database constraint, and both move only with
+    conditional UPDATEs, so no code path sells more than `units`."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="flash_sales")
+    product = models.ForeignKey("commerce.Product", on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey("commerce.Variant", on_delete=models.CASCADE, related_name="+")
+    price = models.BigIntegerField()
+    units = models.PositiveIntegerField()
+    sold = models.PositiveIntegerField(default=0)
+    held = models.PositiveIntegerField(default=0)
+    per_shopper = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=10, choices=FlashSaleStatus.choices, default=FlashSaleStatus.RUNNING
+    )
+    end_reason = models.CharField(max_length=20, blank=True)
+    starts_at = models.DateTimeField(default=now)
+    ends_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # Released units go to the waitlist until then (after the window, at the sale price).
+    waitlist_until = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sold__lte=models.F("units") - models.F("held")),
+                name="flash_sale_never_oversold",
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="flash_sale_price"),
+            models.UniqueConstraint(
+                fields=["room"], condition=Q(status="running"), name="flash_sale_one_running"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "waitlist_until"])]
+
+    def __str__(self) -> str:
+        return f"sale#{self.pk} {self.sold}+{self.held}/{self.units}"
+
+
+class RoomOrderStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    RELEASED = "released", _("Released")
+
+
+class RoomOrder(TenantModel):
+    """An order placed from a live room: which product was pinned or on sale when it was
+    placed, and for a flash sale, the units it holds of the sale (`released` when the order
+    expired, was cancelled or refunded, so the units went back to the sale)."""
+
+    order = models.OneToOneField("commerce.Order", on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    shopper = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    pinned_product = models.ForeignKey(
+        "commerce.Product", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    flash_sale = models.ForeignKey(
+        FlashSale, on_delete=models.CASCADE, null=True, blank=True, related_name="orders"
+    )
+    quantity = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=10, choices=RoomOrderStatus.choices, default=RoomOrderStatus.ACTIVE
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One open flash-sale order per shopper per sale.
+            models.UniqueConstraint(
+                fields=["flash_sale", "shopper"],
+                condition=Q(status="active", flash_sale__isnull=False),
+                name="room_order_one_per_sale",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} in room {self.room_id}"
+
+
+class WaitlistStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting")
+    OFFERED = "offered", _("Offered")
+    BOUGHT = "bought", _("Bought")
+    LAPSED = "lapsed", _("Lapsed")
+    CLOSED = "closed", _("Closed")
+
+
+class WaitlistEntry(TenantModel):
+    """A shopper waiting for a unit of a sold-out flash sale. Released units are offered in
+    id order; an offer holds one unit for `LIVESHOP_FLASH_WAITLIST_HOLD_S`."""
+
+    sale = models.ForeignKey(FlashSale, on_delete=models.CASCADE, related_name="waitlist")
+    shopper = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING
+    )
+    created_at = models.DateTimeField(default=now)
+    offered_at = models.DateTimeField(null=True, blank=True)
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sale", "shopper"],
+                condition=Q(status__in=["waiting", "offered"]),
+                name="waitlist_once_per_sale",
+            ),
+        ]
+        indexes = [models.Index(fields=["sale", "status", "id"])]
+
+    def __str__(self) -> str:
+        return f"sale {self.sale_id} #{self.pk} {self.status}"
+
+
+class RoomModerator(TenantModel):
+    """A shopper promoted to moderate one room's chat (delete, mute, slow mode)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderators")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="room_moderator_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}: {self.user_id}"
+
+
+class ModerationSettings(TenantModel):
+    """A merchant's chat rules: extra blocked keywords (one per line, on top of the built-in
+    Chinese and English list unless `use_defaults` is off) and the default slow mode."""
+
+    keywords = models.TextField(blank=True, max_length=20_000)
+    use_defaults = models.BooleanField(default=True)
+    slow_mode_s = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant"], name="moderation_settings_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"moderation settings of {self.merchant_id}"

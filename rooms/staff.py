@@ -31,12 +31,45 @@ def _not_available(*, actor: Actor, user: Any, room: Room, frame: dict[str, Any]
     raise DomainError(_("This action is not available yet."), code="not_available")
 
 
+def _pin(*, actor: Actor, user: Any, room: Room, frame: dict[str, Any]) -> None:
+    from .selling import pin_product
+
+    pin_product(actor=actor, room=room, product_id=frame.get("product"))
+
+
+def _unpin(*, actor: Actor, user: Any, room: Room, frame: dict[str, Any]) -> None:
+    from .selling import unpin_product
+
+    unpin_product(actor=actor, room=room)
+
+
+def _flash_sale_start(*, actor: Actor, user: Any, room: Room, frame: dict[str, Any]) -> None:
+    from .selling import flash_sale_start
+
+    flash_sale_start(
+        actor=actor,
+        room=room,
+        product_id=frame.get("product"),
+        variant_id=frame.get("variant"),
+        price=frame.get("price"),
+        units=frame.get("units"),
+        duration_s=frame.get("duration_s"),
+    )
+
+
+def _moderate(*, actor: Actor | None, user: Any, room: Room, frame: dict[str, Any]) -> None:
+    from .moderation import moderate
+
+    moderate(actor=actor, user=user, room=room, frame=frame)
+
+
 HANDLERS: dict[str, Handler] = {
-    "pin": _not_available,
-    "unpin": _not_available,
-    "moderate": _not_available,
-    "flash_sale.start": _not_available,
+    "pin": _pin,
+    "unpin": _unpin,
+    "moderate": _moderate,
+    "flash_sale.start": _flash_sale_start,
 }
+NOT_AVAILABLE = _not_available  # for a deployment that wants to switch a frame off
 
 REQUIRED_PERM: dict[str, Perm] = {
     "pin": Perm.HOST_ROOMS,
@@ -49,9 +82,10 @@ STAFF_FRAMES = frozenset(HANDLERS)
 
 
 def room_moderator(*, room: Room, user: Any) -> bool:
-    """Whether `user` was made a moderator of `room` (a shopper promoted for one room).
-    The moderation tools replace this; until then nobody is."""
-    return False
+    """Whether `user` was made a moderator of `room` (a shopper promoted for one room)."""
+    from .moderation import is_room_moderator
+
+    return is_room_moderator(room=room, user=user)
 
 
 def staff_actor(*, user: Any, room: Room, frame_type: str) -> Actor | None:

@@ -2,8 +2,16 @@
 evasions — full-width letters (ｆｕｃｋ), spacing and punctuation between characters
 (f u c k, 傻-逼), zero-width characters and letter case.
 
-Matching runs on a normalised "skeleton" of the text: NFKC (folds full-width forms),
-case-folded, with everything but letters, digits and CJK ideographs removed.
+Matching runs on normalised forms of the text: NFKC (folds full-width forms), case-folded,
+zero-width characters dropped.
+
+- Chinese (and other non-Latin) words match anywhere in the "skeleton" (everything but
+  letters, digits and ideographs removed: 傻-逼, 傻 逼), and pure-ideograph words also in the
+  ideographs-only form, so Latin letters or digits slipped in between (傻x逼) do not hide them.
+- Latin words match at the start or end of a word of the text (`bullshit`, `fucking`), so a
+  listed word hidden inside another (Scunthorpe) does not trip the filter. Words spelled out
+  letter by letter (f u c k, F.U.C.K, f-u-c-k-ing) are joined first, and the usual digit and
+  symbol stand-ins are read as letters (sh1t, $hit, @sshole).
 """
 
 from __future__ import annotations
@@ -52,6 +60,31 @@ def skeleton(text: str) -> str:
     return _DROP.sub("", folded)
 
 
+_LATIN_WORD = re.compile(r"^[a-z0-9]+$")
+_LATIN_TOKEN = re.compile(r"[a-z0-9@$]+")
+_NOT_IDEOGRAPH = re.compile(r"[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LEET = str.maketrans("0134578@$", "oieastbas")
+
+
+def latin_words(text: str) -> list[str]:
+    """The text's Latin words, case-folded, runs of single letters joined (f u c k → fuck),
+    digit/symbol stand-ins read as letters (sh1t → shit)."""
+    folded = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).casefold()
+    words: list[str] = []
+    run = ""
+    for token in _LATIN_TOKEN.findall(folded):
+        if len(token) == 1:
+            run += token
+            continue
+        if run:
+            words.append(run)
+            run = ""
+        words.append(token)
+    if run:
+        words.append(run)
+    return [w.translate(_LEET) for w in words]
+
+
 @dataclass(frozen=True)
 class KeywordFilter:
     words: tuple[str, ...]
@@ -61,8 +94,30 @@ class KeywordFilter:
         plain = skeleton(text)
         if not plain:
             return None
-        match = _pattern(self.words).search(plain)
-        return match.group(0) if match else None
+        latin, other = _split(self.words)
+        if other:
+            match = _pattern(other).search(plain)
+            if match:
+                return match.group(0)
+            ideographs = _NOT_IDEOGRAPH.sub("", plain)
+            if ideographs and ideographs != plain:
+                match = _pattern(tuple(w for w in other if not _NOT_IDEOGRAPH.search(w))).search(
+                    ideographs
+                )
+                if match:
+                    return match.group(0)
+        if latin:
+            for word in latin_words(text):
+                for listed in latin:
+                    if word.startswith(listed) or word.endswith(listed):
+                        return listed
+        return None
+
+
+@lru_cache(maxsize=256)
+def _split(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    latin = tuple(w for w in words if _LATIN_WORD.match(w))
+    return latin, tuple(w for w in words if not _LATIN_WORD.match(w))
 
 
 @lru_cache(maxsize=256)
@@ -76,3 +131,9 @@ def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
 def keyword_filter(merchant_words: Iterable[str] = ()) -> KeywordFilter:
     words = {skeleton(w) for w in (*DEFAULT_KEYWORDS, *merchant_words)}
     return KeywordFilter(tuple(sorted(w for w in words if len(w) >= 2)))
+
+
+def custom_filter(words: Iterable[str]) -> KeywordFilter:
+    """Only these words (a merchant who turned the built-in list off)."""
+    found = {skeleton(w) for w in words}
+    return KeywordFilter(tuple(sorted(w for w in found if len(w) >= 2)))

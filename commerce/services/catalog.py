@@ -16,9 +16,8 @@ from liveshop.tenancy.access import Actor
 from liveshop.tenancy.permissions import Perm
 from liveshop.tenancy.services import audit_record
 
-from .. import stock_gate
 from ..models import MAX_PRICE, MAX_STOCK, Product, Variant
-from .common import actor_scope
+from .common import actor_scope, stock_committed
 
 MAX_VARIANTS = 200
 MAX_IMAGES = 10
@@ -344,5 +343,4 @@ def stock_adjust(*, actor: Actor, variant: Variant, delta: int) -> int:
 
 def _stock_committed(actor: Actor, levels: list[tuple[int, int]]) -> None:
     """After the transaction commits: the stock of these variants is now known."""
-    merchant_id = actor.merchant.id
-    transaction.on_commit(lambda: stock_gate.stock_observed(merchant_id, levels))
+    stock_committed(actor.merchant.id, levels)

@@ -41,3 +41,21 @@ class Who:
 
 
 SYSTEM = Who("system", None, "reservation timer")
+
+
+def stock_committed(merchant_id: int, levels: list[tuple[int, int]]) -> None:
+    """After the current transaction commits, these variants have these many units: the
+    sold-out gate learns it, and so do live rooms showing the products (`stock.changed`)."""
+    if not levels:
+        return
+    from django.db import transaction
+
+    from .. import stock_gate
+
+    def committed() -> None:
+        stock_gate.stock_observed(merchant_id, levels)
+        from rooms.selling import stock_committed as room_stock_committed
+
+        room_stock_committed(merchant_id, levels)
+
+    transaction.on_commit(committed, robust=True)

@@ -53,7 +53,7 @@ from ..models import (
     Product,
     Variant,
 )
-from .common import SYSTEM, Who, actor_scope, shopper_scope
+from .common import SYSTEM, Who, actor_scope, shopper_scope, stock_committed
 
 log = logging.getLogger("liveshop.commerce.orders")
 
@@ -101,9 +101,12 @@ class ResolvedLine:
     product: Product
     variant: Variant
     quantity: int
+    price: int | None = None  # a room's offer (flash sale) instead of the catalog price
 
     @property
     def unit_price(self) -> int:
+        if self.price is not None:
+            return self.price
         return self.variant.effective_price(self.product)
 
 
@@ -451,9 +454,8 @@ def _release_stock(order: Order) -> list[tuple[int, int]]:
 
 def _stock_changed(merchant_id: int, levels: list[tuple[int, int]]) -> None:
     """After commit: these variants now have these many units. The one place that learns of
-    committed stock changes from orders (the room events of later issues hook in here)."""
-    if levels:
-        transaction.on_commit(lambda: stock_gate.stock_observed(merchant_id, levels))
+    committed stock changes from orders."""
+    stock_committed(merchant_id, levels)
 
 
 # --- transitions ----------------------------------------------------------------------
@@ -508,6 +510,12 @@ def _record(order: Order, frm: str, to: str, who: Who, *, reason: str = "") -> O
         from rooms.economy import topup_order_transitioned
 
         topup_order_transitioned(order=order, to_status=to)
+    if order.room_id is not None:
+        # An order from a live room: a paid one may show as "someone just bought X"; one
+        # that ends unpaid gives its flash-sale units back (rooms.selling), in this transaction.
+        from rooms.selling import room_order_transitioned
+
+        room_order_transitioned(order=order, from_status=frm, to_status=to)
     if order.consult_id is not None:
         # A consult's cart: both parties of the call see it change (after commit), and a
         # payment counts as the consult's outcome.
@@ -568,6 +576,16 @@ def order_place(
         resolved = _resolve(merchant, parsed)
         address = _shipping_address(merchant, shopper, shipping_address)
         room_obj = _room(merchant, room)
+        offer = None
+        if room_obj is not None:
+            # The room may price lines (a running flash sale) and must count the units.
+            from rooms.selling import room_order_offer
+
+            offer = room_order_offer(
+                merchant=merchant, shopper=shopper, room=room_obj, lines=resolved
+            )
+            if offer is not None:
+                resolved = offer.lines
         _check_purchase_limits(merchant, shopper, resolved)
         order = _order_insert(
             merchant,
@@ -579,6 +597,8 @@ def order_place(
             idempotency_key_id=key_id,
         )
         _record(order, "", OrderStatus.PENDING_PAYMENT, Who.of_shopper(shopper), reason="placed")
+        if offer is not None:
+            offer.claim(order)  # conditional UPDATE of the sale's counter, or OutOfStock
         _stock_changed(merchant.id, _take_stock(merchant, resolved))  # last: short row locks
     return PlaceResult(order, False)
 
@@ -887,6 +907,11 @@ def order_mark_paid(*, order: Order, gateway: str) -> bool:
         try:
             with transaction.atomic():  # a savepoint: a refusal must not abort the webhook
                 levels = _take_stock(merchant, lines)
+                if order.room_id is not None:
+                    # A flash-sale order takes its sale units back too, or is refunded.
+                    from rooms.selling import room_order_reclaim
+
+                    room_order_reclaim(order=order)
         except OutOfStock:
             return False
         _transition(

@@ -558,16 +558,6 @@ async def test_staff_frames_reach_their_handler(engine, room, host, frame, monke
     await comm.disconnect()
 
 
-@pytest.mark.parametrize("frame", STAFF_FRAMES, ids=lambda f: f["type"])
-async def test_staff_frames_not_available_until_selling(engine, room, host, frame):
-    comm, _ = await joined(room, host)
-    await comm.send_json_to(frame)
-    error = await until(comm, lambda f: f.get("type") == "error")
-    if staff.HANDLERS[frame["type"]] is staff._not_available:
-        assert error["code"] == "not_available" and error["nonce"] == "s"
-    await comm.disconnect()
-
-
 # --- persistence ------------------------------------------------------------------------------
 
 
