@@ -151,7 +151,30 @@
     if (!isFinite(value) || value < 0) return null;
     return Math.round(value * Math.pow(10, config.digits));
   }
-  $("flash-form").addEventListener("submit", function (e) {
+  var flashForm = $("flash-form");
+  function fillVariants() {
+    var card = state.products[Number(flashForm.elements.product.value)];
+    var select = flashForm.elements.variant;
+    select.textContent = "";
+    ((card && card.variants) || []).forEach(function (v) {
+      var option = el("option", "", fmt(gettext("%(name)s (%(n)s in stock)"), { name: v.name || "#" + v.id, n: v.stock }));
+      option.value = v.id;
+      option.disabled = v.stock <= 0;
+      select.appendChild(option);
+    });
+    var firstInStock = Array.prototype.filter.call(select.options, function (o) { return !o.disabled; })[0];
+    if (firstInStock) select.value = firstInStock.value;
+    $("flash-variant-row").hidden = select.options.length <= 1;
+    if (card && !flashForm.elements.price.value) {
+      var digits = config.digits;
+      flashForm.elements.price.value = (Math.round(card.price * 0.8) / Math.pow(10, digits)).toFixed(digits);
+    }
+  }
+  if (flashForm.elements.product) {
+    flashForm.elements.product.addEventListener("change", function () { flashForm.elements.price.value = ""; fillVariants(); });
+    fillVariants();
+  }
+  flashForm.addEventListener("submit", function (e) {
     e.preventDefault();
     var f = e.target.elements;
     var price = toMinor(f.price.value);
@@ -161,6 +184,7 @@
     if (!(units >= 1)) { notice(gettext("Give at least one unit.")); return; }
     if (!(seconds >= 10 && seconds <= 300)) { notice(gettext("A flash sale lasts 10 to 300 seconds.")); return; }
     var frame = { type: "flash_sale.start", product: Number(f.product.value), price: price, units: units, duration_s: seconds, nonce: socket.nonce() };
+    if (f.variant.value) frame.variant = Number(f.variant.value);
     if (!socket.send(frame)) notice(gettext("Not connected. Try again in a moment."));
   });
   function showFlash(sale) {
@@ -169,10 +193,12 @@
     if (!sale) { box.hidden = true; return; }
     var card = state.products[sale.product && sale.product.id ? sale.product.id : sale.product];
     var endsAt = R.ms(sale.ends_at);
+    state.sale = sale;
+    if (typeof sale.remaining !== "number") sale.remaining = sale.units;
     var tick = function () {
       var left = Math.max(0, Math.round((endsAt - Date.now()) / 1000));
-      box.textContent = fmt(gettext("⚡ %(name)s at %(price)s: %(units)s units, %(left)s s left"), {
-        name: card ? card.name : "", price: money(sale.price), units: sale.units, left: left,
+      box.textContent = fmt(gettext("⚡ %(name)s at %(price)s: %(remaining)s of %(units)s units left, %(left)s s to go"), {
+        name: card ? card.name : "", price: money(sale.price), remaining: sale.remaining, units: sale.units, left: left,
       });
       if (!left) clearInterval(state.flashTimer);
     };
@@ -218,15 +244,25 @@
       case "stock.changed": {
         var card = state.products[ev.product];
         if (card) {
+          var levels = {};
+          (ev.variants || [{ id: ev.variant, stock: ev.stock }]).forEach(function (v) { levels[v.id] = v.stock; });
           var total = 0;
-          (card.variants || []).forEach(function (v) { if (v.id === ev.variant) v.stock = ev.stock; total += v.stock; });
-          card.stock = total;
-          stockText(ev.product, total);
+          (card.variants || []).forEach(function (v) { if (v.id in levels) v.stock = levels[v.id]; total += v.stock; });
+          card.stock = typeof ev.total === "number" ? ev.total : total;
+          stockText(ev.product, card.stock);
+          if (Number(flashForm.elements.product.value) === ev.product) {
+            var chosen = flashForm.elements.variant.value;
+            fillVariants();
+            if (chosen) flashForm.elements.variant.value = chosen;
+          }
+        }
+        if (state.sale && state.sale.product === ev.product && typeof ev.sale_remaining === "number") {
+          state.sale.remaining = ev.sale_remaining;
         }
         break;
       }
       case "flash_sale.started": showFlash(ev); break;
-      case "flash_sale.ended": showFlash(null); loadStatsSoon(); break;
+      case "flash_sale.ended": showFlash(null); state.sale = null; loadStatsSoon(); break;
       case "room.state": setStatus(ev.status); break;
     }
   }
@@ -237,7 +273,7 @@
       var room = hello.room || {};
       if (info.fresh) chat.reset((hello.recent || []).filter(function (ev) { return ev.type === "chat.message"; }));
       if ("pinned" in room) showPinned(room.pinned);
-      if (room.flash_sale) showFlash(room.flash_sale);
+      if (room.pinned && room.pinned.sale && room.pinned.sale.status !== "ended") showFlash(room.pinned.sale);
       if (room.status) setStatus(room.status);
     },
     onEvents: function (events, batch) {

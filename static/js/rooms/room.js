@@ -33,7 +33,8 @@
     status: config.status,
     gifts: [],
     pinned: null,
-    flash: null, // {product, price, units, ends_at (ms), soldOut}
+    flash: null, // {product, variant, price, units, left, ends_at (ms), over}
+    offer: null, // a waitlist unit held for this shopper {product, variant, price}
     products: {}, // id → card (line-up, pins) for names in toasts
     likes: 0,
     mutedUntil: 0,
@@ -301,11 +302,20 @@
   var buying = { key: null, order: null, variant: null, busy: false };
 
   function showPinned(card) {
+    var previous = state.pinned ? state.pinned.id : null;
     state.pinned = card || null;
+    if (card && previous !== card.id) {
+      // A newly pinned product: its sale's (or held offer's) variant first, if any.
+      var held = state.offer && state.offer.product === card.id ? state.offer : null;
+      var sale = state.flash && state.flash.product === card.id ? state.flash : null;
+      buying.variant = (held && held.variant) || (sale && sale.variant) || null;
+      buying.key = null;
+    }
     var box = $("pinned");
     box.textContent = "";
     if (!card) { box.hidden = true; return; }
     state.products[card.id] = card;
+    if (card.name_zh && /^zh/.test(document.documentElement.lang)) card.name = card.name_zh;
     box.hidden = false;
     box.dataset.productId = card.id;
     var variants = (card.variants || []).filter(function (v) { return v.is_active !== false; });
@@ -324,13 +334,16 @@
     link.href = "/s/" + config.merchant + "/p/" + card.id + "/";
     link.target = "_blank"; link.rel = "noopener";
     info.appendChild(link);
-    var flash = state.flash && state.flash.product === card.id && !state.flash.over ? state.flash : null;
     var chosen = variants.filter(function (v) { return v.id === buying.variant; })[0];
+    var offer = state.offer && state.offer.product === card.id && (!state.offer.variant || state.offer.variant === buying.variant) ? state.offer : null;
+    var flash = offer || (flashOn(card.id, buying.variant) ? state.flash : null);
     var price = flash ? flash.price : chosen ? chosen.price : card.price;
     var priceRow = el("div", "live-pinned-price");
     priceRow.appendChild(el("b", "price", money(price, card.currency)));
     if (flash && chosen && chosen.price > flash.price) priceRow.appendChild(el("s", "muted", money(chosen.price, card.currency)));
     var stock = chosen ? chosen.stock : card.stock;
+    if (flash && !offer && typeof state.flash.left === "number") stock = Math.min(stock, state.flash.left);
+    if (offer) stock = Math.max(stock, 1); // the held unit is ours
     var stockText = stock > 0 ? fmt(gettext("%(n)s left"), { n: stock }) : gettext("Sold out");
     priceRow.appendChild(el("span", "live-pinned-stock" + (stock > 0 ? "" : " out"), stockText));
     info.appendChild(priceRow);
@@ -377,7 +390,11 @@
         if (!res.ok) {
           buying.key = null;
           var err = res.data && res.data.error;
-          if (err && err.code === "out_of_stock") notice(gettext("Sorry, that just sold out."));
+          if (err && err.code === "sold_out") {
+            // The flash sale ran out: offer the waitlist.
+            if (state.flash) { state.flash.left = 0; showFlash(); }
+            notice(err.message);
+          } else if (err && err.code === "out_of_stock") notice(gettext("Sorry, that just sold out."));
           else notice(R.errorText(res));
           return null;
         }
@@ -418,6 +435,7 @@
         $("paid").hidden = false;
         $("pay-frame").hidden = true;
         buying.order = null;
+        state.offer = null;
         notice(gettext("Paid. Thank you!"));
         setTimeout(function () { if (!$("paid").hidden) closeSheets(); }, 2500);
       } else if (res.data.status === "pending_payment" && attempt < 10) {
@@ -429,37 +447,55 @@
 
   function stockChanged(ev) {
     var card = state.products[ev.product];
-    if (!card) return;
-    var total = 0;
-    (card.variants || []).forEach(function (v) {
-      if (v.id === ev.variant) v.stock = ev.stock;
-      total += v.stock;
-    });
-    card.stock = typeof ev.product_stock === "number" ? ev.product_stock : total;
+    if (card) {
+      var levels = {};
+      (ev.variants || [{ id: ev.variant, stock: ev.stock }]).forEach(function (v) { levels[v.id] = v.stock; });
+      var total = 0;
+      (card.variants || []).forEach(function (v) {
+        if (v.id in levels) v.stock = levels[v.id];
+        total += v.stock;
+      });
+      card.stock = typeof ev.total === "number" ? ev.total : total;
+      if (state.pinned && state.pinned !== card && state.pinned.id === ev.product) {
+        state.pinned.variants = card.variants; state.pinned.stock = card.stock;
+      }
+    }
+    if (state.flash && state.flash.product === ev.product && typeof ev.sale_remaining === "number") {
+      state.flash.left = ev.sale_remaining;
+      showFlash();
+    }
     if (state.pinned && state.pinned.id === ev.product) showPinned(state.pinned);
-    if (state.flash && state.flash.product === ev.product) showFlash();
   }
 
   // --- flash sale and waitlist ---------------------------------------------------------------
+  // rooms/selling.py: a sale is one variant at a price for `units` units until `ends_at`
+  // (epoch ms); `stock.changed` carries `sale_remaining`. Sold out → the waitlist (POST/GET
+  // …/waitlist: {status: none|waiting|offered|bought|…, position, offer_expires_at}).
 
   var flashTimer = null;
   function startFlash(sale) {
     if (!sale) { endFlash(); return; }
     state.flash = {
       product: sale.product && sale.product.id ? sale.product.id : sale.product,
+      variant: sale.variant || null,
       price: sale.price,
       units: sale.units,
-      left: typeof sale.left === "number" ? sale.left : sale.units,
+      left: typeof sale.remaining === "number" ? sale.remaining : sale.units,
       ends_at: R.ms(sale.ends_at),
-      over: false,
+      over: sale.status === "ended",
     };
-    state.waitlisted = false;
-    $("waitlist-status").textContent = "";
+    if (state.flash.variant && state.pinned && state.pinned.id === state.flash.product) {
+      buying.variant = state.flash.variant; // the sale's variant is the one to buy
+    }
     showFlash();
     clearInterval(flashTimer);
     flashTimer = setInterval(tickFlash, 250);
     tickFlash();
     if (state.pinned) showPinned(state.pinned);
+  }
+  function flashOn(productId, variantId) {
+    var f = state.flash;
+    return !!f && !f.over && f.left > 0 && f.product === productId && (!f.variant || !variantId || f.variant === variantId);
   }
   function showFlash() {
     var f = state.flash;
@@ -468,10 +504,12 @@
     var card = state.products[f.product];
     box.hidden = false;
     box.dataset.productId = f.product;
+    box.dataset.state = f.over ? "ended" : f.left > 0 ? "running" : "sold-out";
     $("flash-name").textContent = card ? card.name : "";
     $("flash-price").textContent = money(f.price, card && card.currency);
-    var soldOut = f.over || (card && card.stock === 0) || f.left === 0;
-    $("flash-units").textContent = soldOut ? gettext("Sold out") : fmt(gettext("%(n)s units"), { n: f.units });
+    var soldOut = f.left <= 0;
+    $("flash-units").textContent = soldOut ? gettext("Sold out")
+      : fmt(gettext("%(left)s of %(units)s left"), { left: f.left, units: f.units });
     $("waitlist").hidden = !soldOut;
   }
   function tickFlash() {
@@ -479,25 +517,29 @@
     if (!f) return;
     var left = Math.max(0, Math.round((f.ends_at - Date.now()) / 1000));
     $("flash-clock").textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
-    if (left <= 0) { clearInterval(flashTimer); f.over = true; showFlash(); }
+    if (left <= 0) { clearInterval(flashTimer); f.over = true; showFlash(); if (state.pinned) showPinned(state.pinned); }
   }
   function endFlash(ev) {
     clearInterval(flashTimer);
-    if (state.flash && ev && ev.reason === "sold_out") {
-      state.flash.over = true; state.flash.left = 0; showFlash();
-      return; // the waitlist stays open
+    var f = state.flash;
+    if (f && ev && (f.left <= 0 || ev.reason === "sold_out")) {
+      // Sold out: the waitlist stays open for units that come back.
+      f.over = true; f.left = 0; showFlash();
+      $("flash-clock").textContent = gettext("ended");
+    } else if (!state.waitlisted) {
+      state.flash = null;
+      showFlash();
     }
-    state.flash = null;
-    showFlash();
     if (state.pinned) showPinned(state.pinned);
   }
-  root.querySelector('[data-action="waitlist-join"]').addEventListener("click", function () {
+  var joinButton = root.querySelector('[data-action="waitlist-join"]');
+  joinButton.addEventListener("click", function () {
     if (!me) { window.location.href = config.login; return; }
-    R.api("POST", config.api.waitlist, {}, {}).then(function (res) {
+    joinButton.disabled = true;
+    R.api("POST", config.api.waitlist, {}).then(function (res) {
+      joinButton.disabled = false;
       if (!res.ok) { $("waitlist-status").textContent = R.errorText(res); return; }
-      state.waitlisted = true;
       showWaitlist(res.data);
-      pollWaitlist();
     });
   });
   var waitTimer = null;
@@ -507,23 +549,41 @@
     waitTimer = setTimeout(function () {
       R.api("GET", config.api.waitlist).then(function (res) {
         if (res.ok) showWaitlist(res.data);
-        pollWaitlist();
+        else pollWaitlist();
       });
-    }, 4000);
+    }, 3000);
   }
   function showWaitlist(data) {
-    var status = $("waitlist-status");
     if (!data) return;
-    var offer = data.offer;
-    if (offer) {
-      status.textContent = gettext("A unit is held for you. Buy it now!");
-      root.querySelector('[data-action="waitlist-join"]').hidden = true;
-      var product = offer.product || (state.flash && state.flash.product);
-      if (product && state.products[product] && (!state.pinned || state.pinned.id !== product)) showPinned(state.products[product]);
-    } else if (typeof data.position === "number") {
+    var status = $("waitlist-status");
+    var waiting = data.status === "waiting" || data.status === "offered";
+    state.waitlisted = waiting;
+    joinButton.hidden = data.status !== "none";
+    if (data.sale && (!state.flash || state.flash.product !== data.sale.product) && waiting) startFlash(data.sale);
+    if (data.status === "waiting") {
       status.textContent = fmt(gettext("You are number %(n)s on the waitlist."), { n: data.position });
-      root.querySelector('[data-action="waitlist-join"]').hidden = true;
+    } else if (data.status === "offered") {
+      var until = new Date(R.ms(data.offer_expires_at));
+      status.textContent = fmt(gettext("A unit is held for you until %(time)s: buy it now!"), {
+        time: until.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+      });
+      var sale = data.sale || state.flash;
+      if (sale) {
+        state.offer = { product: sale.product, variant: sale.variant, price: sale.price };
+        var card = state.products[sale.product];
+        if (card && (!state.pinned || state.pinned.id !== card.id)) showPinned(card);
+        else if (state.pinned) showPinned(state.pinned);
+      }
+    } else if (data.status === "bought") {
+      status.textContent = gettext("You got it. Thank you!");
+      state.offer = null;
+    } else if (data.status !== "none") {
+      status.textContent = gettext("Your waitlist offer has lapsed.");
+      state.offer = null;
     }
+    $("waitlist").hidden = false;
+    $("flash").hidden = false;
+    if (waiting) pollWaitlist();
   }
 
   // --- toasts --------------------------------------------------------------------------------
@@ -623,7 +683,7 @@
       state.gifts = room.gifts || [];
       renderGifts();
       if ("pinned" in room) showPinned(room.pinned);
-      if (room.flash_sale) startFlash(room.flash_sale);
+      if (room.pinned && room.pinned.sale) startFlash(room.pinned.sale);
       if (room.status) setStatus(room.status);
       if (room.stats) showStats(room.stats);
       root.dataset.seq = hello.seq;
@@ -653,6 +713,7 @@
 
   setStatus(state.status);
   loadLeaderboard();
+  if (me) R.api("GET", config.api.waitlist).then(function (res) { if (res.ok && res.data && res.data.status !== "none") showWaitlist(res.data); });
   socket.connect();
   window.liveRoom = { socket: socket, state: state, chat: chat, handle: handle };
   root.dataset.ready = "1"; // handlers bound (tests wait for it)
