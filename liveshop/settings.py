@@ -176,6 +176,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "consults-booking-reminders": {"task": "consults.booking_reminders", "schedule": 60.0},
     # Flash sales end on time; lapsed waitlist offers pass to the next shopper (rooms.selling).
     "rooms-flash-sales": {"task": "rooms.flash_sales_tick", "schedule": 1.0},
+    # PK: score changes announced, PKs whose time is up settled (media/pk.py).
+    "media-pk-tick": {"task": "media.pk_tick", "schedule": 2.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------
@@ -423,6 +425,10 @@ LIVESHOP_MEDIA = {
     "KEYFRAME_INTERVAL": 0.3,  # at most one PLI per feed per interval (plus a trailing one)
     "STATS_INTERVAL": 1.0,
 }
+# Stage (issue 8): WebRTC viewers one room takes before new viewers are sent to HLS, on top
+# of the merchant plan's `webrtc_viewers_per_room` (the lower wins); 0 = the plan alone.
+# Set it from bench.media_fanout's measured capacity of one relay core.
+LIVESHOP_MEDIA_WEBRTC_VIEWER_CAP = env.int("LIVESHOP_MEDIA_WEBRTC_VIEWER_CAP", default=0)
 
 # --- HLS and recordings (media/hls/README.md) --------------------------------------------
 # `manage.py hls_worker` renders live rooms once (compose, mix, one encode per rendition) to

@@ -240,7 +240,13 @@ class Signalling:
         self.closed = False
 
     async def offer(
-        self, *, role: str, sdp: str, identity: str | None = None, publisher: str | None = None
+        self,
+        *,
+        role: str,
+        sdp: str,
+        identity: str | None = None,
+        publisher: str | None = None,
+        max_subscribers: int | None = None,
     ) -> dict[str, Any]:
         """Forward a client offer; sends (and returns) the `answer` frame."""
         self._check_open()
@@ -253,6 +259,7 @@ class Signalling:
                 identity=identity,
                 profile=self.profile,
                 publisher=publisher,
+                **({"max_subscribers": max_subscribers} if max_subscribers is not None else {}),
             )
         except RelayError as exc:
             raise _refusal(exc) from exc
@@ -383,6 +390,7 @@ def _refusal(exc: RelayError) -> SignallingError:
         "busy": "Video is busy right now. Try again shortly.",
         "relay_full": "Video is at capacity right now. Try again shortly.",
         "subscriber_limit": "This room has the most viewers it can take right now.",
+        "viewer_cap": "This room has the most video viewers it can take right now.",
         "internal": "Video failed. Try again.",
     }
     code = exc.code if exc.code != "moved" else "unavailable"
@@ -403,6 +411,9 @@ class MediaGrant:
     profile: str = "room"
     identity: str | None = None
     publisher: str | None = None
+    # Subscribers: refuse this viewer (`viewer_cap`) when the session already has this many
+    # viewers (the merchant plan's WebRTC cap); None = only the relay's own limit.
+    max_subscribers: int | None = None
 
 
 class SignallingMixin:
@@ -452,7 +463,11 @@ class SignallingMixin:
                 grant = await self.media_grant(role)
                 media = self._media_for(grant)
                 await media.offer(
-                    role=role, sdp=sdp, identity=grant.identity, publisher=grant.publisher
+                    role=role,
+                    sdp=sdp,
+                    identity=grant.identity,
+                    publisher=grant.publisher,
+                    max_subscribers=grant.max_subscribers if role == "subscribe" else None,
                 )
             elif kind == "answer":
                 sdp = parse_answer(frame)  # bad input is reported as such, whatever the state
