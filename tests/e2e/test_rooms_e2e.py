@@ -108,11 +108,11 @@ def test_live_selling_in_the_room(browser, login, base_url):
         shopper.click('[data-test="like"]')
         host.wait_for_function(
             "() => parseInt(document.querySelector('[data-counter=likes]').textContent, 10) >= 2",
-            timeout=10_000,
+            timeout=20_000,
         )
         host.wait_for_function(
             "() => parseInt(document.querySelector('[data-counter=viewers]').textContent, 10) >= 1",
-            timeout=10_000,
+            timeout=20_000,
         )
 
         # the shopper's socket drops; what was said meanwhile arrives once on resume (since)
@@ -164,6 +164,25 @@ def test_live_selling_in_the_room(browser, login, base_url):
         detail = api(shopper, "GET", f"/api/v1/s/demo/orders/{order['id']}")
         assert detail["data"]["status"] == "paid", detail
         assert detail["data"]["room"] == slug
+
+        # a flash sale: a countdown on the phone, the sale price on the card; its one unit
+        # held by the shopper's unpaid order sells it out and the waitlist opens
+        host.fill('[data-test="flash-price"]', "1.00")
+        host.fill('[data-test="flash-units"]', "1")
+        host.fill('[data-test="flash-seconds"]', "60")
+        host.click('[data-test="flash-start"]')
+        shopper.wait_for_selector('[data-test="flash-sale"]', state="visible")
+        assert shopper.inner_text('[data-test="flash-countdown"]') in {"1:00", "0:59", "0:58"}
+        host.wait_for_selector('[data-test="flash-running"]', state="visible")
+        shopper.wait_for_selector(f'{card} .price:has-text("1.00")')
+        shopper.click(f'{card} [data-test="buy"]')
+        shopper.wait_for_selector('[data-test="pay-overlay"]', state="visible")
+        sale_order = shopper.evaluate("() => window.liveRoom.state.lastOrder")
+        assert sale_order["total"] == 100, sale_order
+        shopper.click('[data-test="pay-overlay"] [data-action="close-sheet"]')
+        shopper.wait_for_selector('[data-test="waitlist-join"]', state="visible", timeout=10_000)
+        assert "Sold out" in shopper.inner_text('[data-test="flash-sale"]')
+
         host.wait_for_function(
             "() => parseInt(document.querySelector('[data-counter=orders]').textContent, 10) >= 1",
             timeout=15_000,
