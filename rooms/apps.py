@@ -16,6 +16,7 @@ class RoomsConfig(AppConfig):
     dashboard_nav = [
         (30, _("Rooms"), "dashboard:rooms", Perm.VIEW_DASHBOARD),
         (35, _("Gifts & coins"), "dashboard:gifts", Perm.VIEW_DASHBOARD),
+        (37, _("Chat moderation"), "dashboard:moderation", Perm.MODERATE),
     ]
 
     def dashboard_cards(self, actor: Any) -> list[dict[str, Any]]:

@@ -334,7 +334,8 @@ def _target(room: Room, target_id: int, by: Any) -> Any:
         raise ValidationError({"user": [_("You cannot moderate yourself.")]})
     if target.pk == room.host_id or _is_staff(room.merchant_id, target.pk):
         raise Conflict(_("Staff cannot be muted or banned."), code="cannot_moderate_staff")
-    if not _is_staff(room.merchant_id, by.pk) and is_room_moderator(room=room, user=target):
+    by_staff = by is None or _is_staff(room.merchant_id, by.pk)  # None: an API key
+    if not by_staff and is_room_moderator(room=room, user=target):
         raise Conflict(_("Moderators cannot moderate each other."), code="cannot_moderate_staff")
     return target
 

@@ -100,3 +100,43 @@ api_urlpatterns += [
         name="api-staff-topup-refund",
     ),
 ]
+
+# --- selling: pins, flash sales, waitlist, moderation, show counters (rooms/selling.py) ------
+from . import selling_views  # noqa: E402
+from .api import selling as selling_api  # noqa: E402
+
+dashboard_urlpatterns += [
+    path("<slug:m>/moderation/", selling_views.moderation_settings, name="moderation"),
+    path(
+        "<slug:m>/rooms/<slug:slug>/selling/",
+        selling_views.room_selling,
+        name="room_selling",
+    ),
+]
+api_urlpatterns += [
+    path(
+        "merchants/<slug:m>/rooms/<slug:slug>/stats",
+        selling_api.RoomStatsView.as_view(),
+        name="api-room-stats",
+    ),
+    path(
+        "merchants/<slug:m>/rooms/<slug:slug>/pin",
+        selling_api.RoomPinView.as_view(),
+        name="api-room-pin",
+    ),
+    path(
+        "merchants/<slug:m>/rooms/<slug:slug>/flash-sale",
+        selling_api.RoomFlashSaleView.as_view(),
+        name="api-room-flash-sale",
+    ),
+    path(
+        "merchants/<slug:m>/rooms/<slug:slug>/moderation",
+        selling_api.RoomModerationView.as_view(),
+        name="api-room-moderation",
+    ),
+    path(
+        "s/<slug:m>/rooms/<slug:room>/waitlist",
+        selling_api.WaitlistView.as_view(),
+        name="api-room-waitlist",
+    ),
+]

@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from commerce import services as commerce
-from commerce.models import Order, OrderStatus, Variant
+from commerce.models import Order, OrderStatus
 from commerce.services.orders import OutOfStock, PurchaseLimitReached
 from liveshop.errors import Conflict
 from liveshop.tenancy.access import Actor
@@ -386,7 +386,10 @@ class TestPurchaseEvents:
         ).order
         self.pay(merchant, shopper, order)
         assert published == [
-            (room.pk, {"type": "purchase", "product": product.pk, "name": "Tee", "city": "Hangzhou"})
+            (
+                room.pk,
+                {"type": "purchase", "product": product.pk, "name": "Tee", "city": "Hangzhou"},
+            )
         ]
 
     def test_the_room_switch_turns_them_off(
@@ -418,5 +421,3 @@ class TestStats:
             "gmv": 3800,
             "currency": merchant.currency,
         }
-
-

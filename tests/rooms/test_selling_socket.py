@@ -18,9 +18,9 @@ from django.utils import timezone
 from liveshop.tenancy.access import Actor
 from liveshop.tenancy.scope import tenant_scope
 from rooms import moderation
-from rooms.models import Restriction, RoomEvent, RoomModerator, RoomProduct
-from tests.factories import UserFactory
-from tests.rooms.test_consumer import engine, joined, receive, room, until  # noqa: F401
+from rooms.models import Restriction, RoomEvent, RoomModerator, RoomProduct, RoomStatus
+from tests.factories import RoomFactory, UserFactory
+from tests.rooms.test_consumer import joined, receive, until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -30,6 +30,11 @@ def _fresh(settings: Any) -> None:
     settings.LIVESHOP_ROOM_WRITE_CHECK_S = 0.0
     cache.clear()
     moderation.chat_rules_forget()
+
+
+@pytest.fixture
+def room(merchant: Any, host: Any) -> Any:
+    return RoomFactory.create(merchant=merchant, host=host, slug="show", status=RoomStatus.LIVE)
 
 
 @pytest.fixture
@@ -94,7 +99,13 @@ async def test_flash_sale_start_from_the_socket(engine, room, host, lineup):
             "invalid",
         ),
         (
-            {"type": "flash_sale.start", "product": 999999, "price": 1, "units": 1, "duration_s": 20},
+            {
+                "type": "flash_sale.start",
+                "product": 999999,
+                "price": 1,
+                "units": 1,
+                "duration_s": 20,
+            },
             "invalid",
         ),
         ({"type": "moderate", "action": "explode", "nonce": "b"}, "invalid"),
@@ -233,8 +244,6 @@ async def test_staff_cannot_be_muted(engine, room, host, owner):
 
 
 async def test_room_moderators_moderate_their_room_only(engine, room, host, shopper, merchant):
-    from tests.factories import RoomFactory
-
     other_room = await database_sync_to_async(RoomFactory.create)(
         merchant=merchant, host=host, slug="other", status="live"
     )
