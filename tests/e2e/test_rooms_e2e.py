@@ -202,6 +202,14 @@ def test_live_selling_in_the_room(browser, login, base_url):
         host.wait_for_selector(console_line("something rude"), state="detached")
         assert shopper.locator(chat_line("Hello from the shopper")).count() == 1
 
+        # the host mutes the shopper for 5 minutes: the phone says so and keeps the text
+        host.click(f'{console_line("Hello from the shopper")} [data-test="mod-mute"]')
+        shopper.wait_for_selector('[data-test="room-notice"]:has-text("muted")', timeout=10_000)
+        shopper.fill('[data-test="chat-input"]', "am I muted?")
+        shopper.press('[data-test="chat-input"]', "Enter")
+        assert shopper.input_value('[data-test="chat-input"]') == "am I muted?"
+        host.wait_for_selector(console_line("was muted"))
+
         # a flood of chat keeps at most 60 messages on the phone, newest last
         shopper.evaluate(
             "() => { for (let i = 0; i < 3000; i++) window.liveRoom.handle({type: 'chat.message',"

@@ -94,6 +94,7 @@
       return li;
     }
     if (ev.type === "moderation.muted") {
+      if (ev.lifted) return el("li", "console-msg console-msg-event", fmt(gettext("%(name)s may chat again."), { name: (ev.user && ev.user.name) || "?" }));
       return el("li", "console-msg console-msg-event", ev.until === null
         ? fmt(gettext("%(name)s was banned."), { name: (ev.user && ev.user.name) || "?" })
         : fmt(gettext("%(name)s was muted."), { name: (ev.user && ev.user.name) || "?" }));

@@ -639,8 +639,13 @@
       case "moderation.removed": chat.remove(ev.removed_seq); break;
       case "moderation.muted":
         if (me && ev.user && ev.user.id === me.id) {
-          state.mutedUntil = ev.until === null || ev.until === undefined ? Infinity : R.ms(ev.until);
-          showMuted();
+          if (ev.lifted) {
+            state.mutedUntil = 0;
+            notice(gettext("You can chat again."));
+          } else {
+            state.mutedUntil = ev.until === null || ev.until === undefined ? Infinity : R.ms(ev.until);
+            showMuted();
+          }
         }
         break;
       case "room.state": setStatus(ev.status); break;
