@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from liveshop import ratelimit
@@ -105,7 +106,7 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
             str(self.merchant.pk),
             who,
         ):
-            raise FrameError("rate_limited", "Too many video connections; wait a minute.")
+            raise FrameError("rate_limited", gettext("Too many video connections; wait a minute."))
         try:
             room, identity, cap = await self._grant(role)
         except MediaRefused as exc:
@@ -153,7 +154,7 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
         with tenant_scope(self.merchant.id):
             room = Room.objects.filter(merchant=self.merchant, pk=self.room.pk).first()
             if room is None:
-                raise MediaRefused("This room no longer exists.", code="not_found")
+                raise MediaRefused(gettext("This room no longer exists."), code="not_found")
             if role == "publish":
                 return room, room_publish_check(room=room, user=self.user), None
             room_subscribe_check(room=room, user=self.user)

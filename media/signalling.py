@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 from liveshop.ws import Close, FrameError
 from media.relay.client import EventStream, RelayClient
 from media.relay.config import ICE_CANDIDATE_MAX_CHARS, SDP_MAX_BYTES
@@ -386,12 +388,12 @@ class Signalling:
 
 def _refusal(exc: RelayError) -> SignallingError:
     messages = {
-        "unavailable": "Video is unavailable right now. Try again shortly.",
-        "busy": "Video is busy right now. Try again shortly.",
-        "relay_full": "Video is at capacity right now. Try again shortly.",
-        "subscriber_limit": "This room has the most viewers it can take right now.",
-        "viewer_cap": "This room has the most video viewers it can take right now.",
-        "internal": "Video failed. Try again.",
+        "unavailable": gettext("Video is unavailable right now. Try again shortly."),
+        "busy": gettext("Video is busy right now. Try again shortly."),
+        "relay_full": gettext("Video is at capacity right now. Try again shortly."),
+        "subscriber_limit": gettext("This room has the most viewers it can take right now."),
+        "viewer_cap": gettext("This room has the most video viewers it can take right now."),
+        "internal": gettext("Video failed. Try again."),
     }
     code = exc.code if exc.code != "moved" else "unavailable"
     return SignallingError(code, messages.get(code, exc.message))
@@ -456,7 +458,9 @@ class SignallingMixin:
             if self._media_budget.abusive:
                 await self.close(code=Close.ABUSE)  # type: ignore[attr-defined]
                 return True
-            raise FrameError("rate_limited", f"Too many {kind} frames; slow down.")
+            raise FrameError(
+                "rate_limited", gettext("Too many %(kind)s frames; slow down.") % {"kind": kind}
+            )
         try:
             if kind == "offer":
                 role, sdp = parse_offer(frame)
