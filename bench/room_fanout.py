@@ -374,6 +374,8 @@ def run_variant(
         getattr(busy1, f) - getattr(busy0, f) for f in ("user", "system", "nice", "irq", "softirq")
     )
     results = [c.line()["result"] for c in clients]
+    # Frames per CPU-second over the whole delivery, sending window plus catching up.
+    web_cpu_all, wall_all = _cpu(web) - web_cpu0, time.monotonic() - wall0
     for c in clients:
         c.proc.wait(timeout=60)
     writer = results[-1]
@@ -424,8 +426,10 @@ def run_variant(
             "rss_before_mb": round(rss0 / 2**20, 1),
             "rss_with_viewers_mb": round(rss1 / 2**20, 1),
             "rss_per_viewer_kb": round((rss1 - rss0) / 1024 / max(viewers, 1), 1),
-            "frames_per_s": round(frames / wall) if wall else None,
-            "frames_per_s_per_core": round(frames / wall / cores) if wall and cores else None,
+            "frames_received": frames,
+            "delivery_wall_s": round(wall_all, 2),
+            "frames_per_s": round(frames / wall_all) if wall_all else None,
+            "frames_per_s_per_core": round(frames / web_cpu_all) if web_cpu_all else None,
         },
         "loadgen_cpu_cores": round((load_cpu1 - load_cpu0) / wall, 2) if wall else None,
         "machine_busy_cores": round(machine_busy / wall, 2) if wall else None,
