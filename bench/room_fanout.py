@@ -67,6 +67,11 @@ print(json.dumps({{"tokens": tokens, "throttles": settings.LIVESHOP_THROTTLES, "
 # --- load clients (run in their own processes: `--client`) -------------------------------------
 
 
+END = "end-of-run-marker"
+"""Text of one last chat message the writers send after the run: a reader has everything
+sent before it once it has this (latency is not mistaken for loss)."""
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -81,9 +86,10 @@ async def _connect(url: str) -> Any:
 
 
 class Reader:
-    __slots__ = ("chat", "closed", "folded", "frames", "gifts", "latencies", "sampled")
+    __slots__ = ("chat", "closed", "done", "folded", "frames", "gifts", "latencies", "sampled")
 
     def __init__(self, sampled: bool) -> None:
+        self.done = asyncio.Event()
         self.frames = 0
         self.chat = 0
         self.gifts = 0
@@ -94,6 +100,9 @@ class Reader:
 
     def take(self, raw: str, baseline: bool) -> None:
         self.frames += 1
+        if END in raw:  # the writers' last message: everything sent before it is in
+            self.done.set()
+            self.chat -= 1  # not part of the measured load
         if baseline:
             if raw.startswith('{"type":"event"'):
                 self.chat += 1
@@ -126,6 +135,7 @@ async def _read(ws: Any, reader: Reader, baseline: bool) -> None:
         async for raw in ws:
             reader.take(raw, baseline)
     reader.closed = ws.close_code
+    reader.done.set()
 
 
 async def client_viewers(spec: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +159,11 @@ async def client_viewers(spec: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(pause)
     print(json.dumps({"ready": len(sockets), "failed": failed}), flush=True)
     _t0, t1 = await _go()
-    await asyncio.sleep(max(t1 - time.time(), 0) + spec["drain_s"])
+    await asyncio.sleep(max(t1 - time.time(), 0))
+    # Until every reader has the end marker (or it was closed), at most drain_s more.
+    waits = [asyncio.create_task(r.done.wait()) for r in readers if r.closed is None]
+    if waits:
+        await asyncio.wait(waits, timeout=spec["drain_s"])
     for ws in sockets:
         await ws.close()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -218,7 +232,10 @@ async def client_writers(spec: dict[str, Any]) -> dict[str, Any]:
             at += period
 
     await asyncio.gather(*(write(i, ws) for i, ws in enumerate(sockets)))
-    await asyncio.sleep(spec["drain_s"])
+    await asyncio.sleep(0.5)  # a quiet tick: the marker is never folded
+    if sockets:
+        await sockets[0].send(json.dumps({"type": "chat.send", "text": END, "nonce": "end"}))
+    await asyncio.sleep(1.0)
     for ws in sockets:
         await ws.close()
     await asyncio.gather(*drains, return_exceptions=True)
@@ -357,6 +374,8 @@ def run_variant(
         getattr(busy1, f) - getattr(busy0, f) for f in ("user", "system", "nice", "irq", "softirq")
     )
     results = [c.line()["result"] for c in clients]
+    # Frames per CPU-second over the whole delivery, sending window plus catching up.
+    web_cpu_all, wall_all = _cpu(web) - web_cpu0, time.monotonic() - wall0
     for c in clients:
         c.proc.wait(timeout=60)
     writer = results[-1]
@@ -407,8 +426,10 @@ def run_variant(
             "rss_before_mb": round(rss0 / 2**20, 1),
             "rss_with_viewers_mb": round(rss1 / 2**20, 1),
             "rss_per_viewer_kb": round((rss1 - rss0) / 1024 / max(viewers, 1), 1),
-            "frames_per_s": round(frames / wall) if wall else None,
-            "frames_per_s_per_core": round(frames / wall / cores) if wall and cores else None,
+            "frames_received": frames,
+            "delivery_wall_s": round(wall_all, 2),
+            "frames_per_s": round(frames / wall_all) if wall_all else None,
+            "frames_per_s_per_core": round(frames / web_cpu_all) if web_cpu_all else None,
         },
         "loadgen_cpu_cores": round((load_cpu1 - load_cpu0) / wall, 2) if wall else None,
         "machine_busy_cores": round(machine_busy / wall, 2) if wall else None,
@@ -427,7 +448,9 @@ def main() -> None:
     parser.add_argument("--viewer-procs", type=int, default=0, help="load processes for viewers")
     parser.add_argument("--connect-rate", type=float, default=300.0, help="per load process")
     parser.add_argument("--sample-every", type=int, default=10, help="latency from 1 in N")
-    parser.add_argument("--drain", type=float, default=3.0, help="s to wait after the last send")
+    parser.add_argument(
+        "--drain", type=float, default=30.0, help="longest wait for the end marker (s)"
+    )
     parser.add_argument("--baseline-viewers", type=int, default=500)
     parser.add_argument("--baseline-writers", type=int, default=50)
     parser.add_argument("--baseline-rate", type=float, default=1.0)

@@ -209,16 +209,31 @@ EVENTS: dict[str, dict[str, Any]] = {
     "product.unpinned": _event("product.unpinned", "The pinned product was unpinned.", {}, []),
     "stock.changed": _event(
         "stock.changed",
-        "Live stock of a pinned or on-sale product (at most one per product per tick).",
-        {"product": ID, "variant": ID, "stock": {"type": "integer", "minimum": 0}},
+        "Live stock of a pinned or on-sale product (at most one per product per tick): the "
+        "variant that changed, every active variant's stock (`variants`), their `total`, and "
+        "while a flash sale runs on it, the sale units left (`sale_remaining`).",
+        {
+            "product": ID,
+            "variant": ID,
+            "stock": {"type": "integer", "minimum": 0},
+            "variants": {"type": "array"},
+            "total": {"type": "integer", "minimum": 0},
+            "sale_remaining": {"type": "integer", "minimum": 0},
+        },
         ["product", "variant", "stock"],
     ),
     "flash_sale.started": _event(
         "flash_sale.started",
-        "A flash sale started.",
+        "A flash sale started: `price` (minor units, `currency`) for `units` units of "
+        "`variant` until `ends_at` (epoch milliseconds, like `ts`). Buy with an ordinary "
+        "order naming the room; when sold out, join the waitlist "
+        "(POST /api/v1/s/<m>/rooms/<room>/waitlist).",
         {
+            "sale": ID,
             "product": ID,
+            "variant": ID,
             "price": {"type": "integer"},
+            "currency": {"type": "string"},
             "units": {"type": "integer"},
             "ends_at": {"type": "number"},
         },
@@ -233,7 +248,7 @@ EVENTS: dict[str, dict[str, Any]] = {
     "purchase": _event(
         "purchase",
         "Someone just bought a product (anonymised; off per room if the merchant wishes).",
-        {"product": ID, "city": {"type": "string"}},
+        {"product": ID, "name": {"type": "string"}, "city": {"type": "string"}},
         ["product"],
     ),
     "moderation.removed": _event(
@@ -244,8 +259,15 @@ EVENTS: dict[str, dict[str, Any]] = {
     ),
     "moderation.muted": _event(
         "moderation.muted",
-        "A user was muted (until a time) or banned (until null).",
-        {"user": USER, "until": {"type": ["number", "null"]}},
+        "A user was muted (until a time, epoch ms) or banned (until null); `kind` mute|ban, "
+        "`scope` room|merchant. A lifted mute or ban comes as `lifted: true` with `until` now.",
+        {
+            "user": USER,
+            "until": {"type": ["number", "null"]},
+            "kind": {"enum": ["mute", "ban"]},
+            "scope": {"enum": ["room", "merchant"]},
+            "lifted": {"type": "boolean"},
+        },
         ["user", "until"],
     ),
     "room.state": _event(

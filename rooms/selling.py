@@ -620,7 +620,7 @@ def room_order_transitioned(*, order: Order, from_status: str, to_status: str) -
 
 
 def _purchase_event(order: Order) -> None:
-    room = Room.objects.filter(merchant_id=order.merchant_id, pk=order.room_id).first()
+    room = Room.objects.filter(merchant_id=order.merchant_id, pk=order.room_id or 0).first()
     if room is None or not purchase_events_on(room):
         return
     record = RoomOrder.objects.filter(merchant_id=order.merchant_id, order=order).first()
@@ -660,10 +660,10 @@ def _release(order: Order) -> None:
     if record is None:
         return
     RoomOrder.objects.filter(pk=record.pk).update(status=RoomOrderStatus.RELEASED)
-    FlashSale.objects.filter(pk=record.flash_sale_id, sold__gte=record.quantity).update(
+    FlashSale.objects.filter(pk=record.flash_sale_id or 0, sold__gte=record.quantity).update(
         sold=F("sold") - record.quantity
     )
-    sale = FlashSale.objects.select_for_update().get(pk=record.flash_sale_id)
+    sale = FlashSale.objects.select_for_update().get(pk=record.flash_sale_id or 0)
     _offer_units(sale)
 
 
@@ -680,7 +680,7 @@ def room_order_reclaim(*, order: Order) -> None:
     if record is None or record.status == RoomOrderStatus.ACTIVE:
         return
     taken = (
-        FlashSale.objects.filter(pk=record.flash_sale_id)
+        FlashSale.objects.filter(pk=record.flash_sale_id or 0)
         .filter(sold__lte=F("units") - F("held") - record.quantity)
         .update(sold=F("sold") + record.quantity)
     )

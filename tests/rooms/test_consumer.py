@@ -606,3 +606,34 @@ async def test_the_rooms_assistant_answers_a_question_asked_in_chat(engine, room
     assert product_id in [p["id"] for p in answer["products"]]
     await asker.disconnect()
     await viewer.disconnect()
+
+
+# --- hello.recent and presence -------------------------------------------------------------------
+
+
+async def test_hello_carries_recent_chat(engine, room, shopper):
+    sender, _ = await joined(room, shopper)
+    for i in range(3):
+        await sender.send_json_to({"type": "chat.send", "text": f"r{i}", "nonce": f"r{i}"})
+    await until(sender, lambda e: e.get("nonce") == "r2")
+    late, hello = await joined(room)
+    assert [e["text"] for e in hello["recent"]] == ["r0", "r1", "r2"]
+    assert hello["seq"] == 3
+    await sender.disconnect()
+    await late.disconnect()
+
+
+async def test_viewers_counted_once_per_user_and_device(engine, room, shopper):
+    tabs = [(await joined(room, shopper))[0] for _ in range(2)]  # one person, two tabs
+    phone = [
+        await open_socket(path(room), cookie="ls_device=phone-123") for _ in range(2)
+    ]  # one anonymous device, two sockets
+    for comm in phone:
+        await hello_of(comm)
+    stranger, _ = await joined(room)  # no cookie: counted by connection
+    frame = await until(
+        stranger, lambda f: f.get("type") == "batch" and f["stats"]["viewers"] == 3, timeout=5
+    )
+    assert frame["stats"]["viewers"] == 3
+    for comm in [*tabs, *phone, stranger]:
+        await comm.disconnect()

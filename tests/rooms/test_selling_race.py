@@ -46,11 +46,11 @@ def outcome(result: Any) -> str:
 def sale_room() -> dict[str, Any]:
     stock_gate.gate_reset()
     cache.clear()
-    merchant = MerchantFactory()
+    merchant: Any = MerchantFactory()
     host = UserFactory()
     MembershipFactory(merchant=merchant, user=host, role="host")
-    product = ProductFactory(merchant=merchant, price=5000, stock=50)
-    room = RoomFactory(merchant=merchant, host=host, status=RoomStatus.LIVE)
+    product: Any = ProductFactory(merchant=merchant, price=5000, stock=50)
+    room: Any = RoomFactory(merchant=merchant, host=host, status=RoomStatus.LIVE)
     with tenant_scope(merchant.id):
         RoomProduct.objects.create(merchant=merchant, room=room, product=product)
     actor = Actor(merchant=merchant, user=host, role="host")
