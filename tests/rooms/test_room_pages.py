@@ -94,6 +94,13 @@ class TestRoomPage:
     def test_staff_see_the_room_page_too(self, room, host):
         assert signed_in(host).get(PAGE).status_code == 200
 
+    def test_suggests_products_of_the_shop_in_stock(self, room, shopper):
+        html = signed_in(shopper).get(PAGE).content.decode()
+        assert 'data-test="recommendations"' in html
+        suggestions = html[html.index('data-test="recommendations"') :]
+        suggestions = suggestions[: suggestions.index("</section>")]
+        assert "/s/acme/p/" in suggestions
+
     def test_the_ended_state_lists_the_lineup(self, room, shopper):
         html = signed_in(shopper).get(PAGE).content.decode()
         ended = html[html.index('data-test="room-ended"') :]
