@@ -637,3 +637,19 @@ async def test_viewers_counted_once_per_user_and_device(engine, room, shopper):
     assert frame["stats"]["viewers"] == 3
     for comm in [*tabs, *phone, stranger]:
         await comm.disconnect()
+
+
+async def test_batches_skip_the_session_middleware_send():
+    """Batch frames go straight to the server's send; channels' session wrapper (which only
+    matters for HTTP responses) is bypassed on the hot path."""
+    from channels.sessions import InstanceSessionWrapper
+
+    async def raw(message: dict[str, Any]) -> None:
+        return None
+
+    wrapper = InstanceSessionWrapper({"type": "websocket", "headers": [], "cookies": {}}, raw)
+    consumer = consumers.RoomConsumer()
+    consumer.base_send = wrapper.send
+    assert consumer._hot_send() is raw
+    consumer.base_send = raw
+    assert consumer._hot_send() is raw
