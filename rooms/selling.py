@@ -26,7 +26,8 @@ the first waiting shoppers, in order, each holding one unit for
 second); `GET …/waitlist` shows a shopper their position or offer.
 
 Purchases. A paid order placed from a room publishes `purchase {product, name, city?}`
-(anonymised: no shopper) unless the room's `purchase_events` flag is off.
+(anonymised: no shopper) unless the room's `purchase_events` flag is off; at most
+`LIVESHOP_ROOM_PURCHASE_EVENT_RATE` (3/s) per room, the rest are not announced.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commerce.models import MAX_PRICE, Order, OrderStatus, Product, Variant
+from liveshop import ratelimit
 from liveshop.errors import Conflict
 from liveshop.tenancy.access import Actor
 from liveshop.tenancy.models import Merchant
@@ -482,6 +484,15 @@ def _end(sale: FlashSale, reason: str) -> None:
     _watch_forget(sale.merchant_id)
 
 
+def room_ended(*, room: Room) -> None:
+    """The show ended (inside `room_end`'s transaction): its running flash sale ends too."""
+    for sale in FlashSale.objects.select_for_update().filter(
+        merchant_id=room.merchant_id, room=room, status=FlashSaleStatus.RUNNING
+    ):
+        _end(sale, "room_ended")
+    _watch_forget(room.merchant_id)
+
+
 def _end_due(room: Room) -> None:
     for sale in FlashSale.objects.select_for_update().filter(
         merchant_id=room.merchant_id,
@@ -622,6 +633,14 @@ def room_order_transitioned(*, order: Order, from_status: str, to_status: str) -
 def _purchase_event(order: Order) -> None:
     room = Room.objects.filter(merchant_id=order.merchant_id, pk=order.room_id or 0).first()
     if room is None or not purchase_events_on(room):
+        return
+    # A flash sale pays hundreds of orders a second: viewers see a few, not a flood of
+    # events no batch may fold.
+    if not ratelimit.hit(
+        ratelimit.rate_parse(settings.LIVESHOP_ROOM_PURCHASE_EVENT_RATE),
+        "room-purchase",
+        str(room.pk),
+    ):
         return
     record = RoomOrder.objects.filter(merchant_id=order.merchant_id, order=order).first()
     product_id = None

@@ -268,6 +268,15 @@ class TestFlashSale:
         assert selling.flash_sales_tick(now=later)["ended"] == 0
 
 
+    def test_ending_the_show_ends_the_sale(self, merchant, host, room, product, published):
+        from rooms.services import room_end
+
+        self.start(merchant, host, room, product)
+        room_end(actor=actor(host, merchant), room=room)
+        assert published[-1][1]["type"] == "flash_sale.ended"
+        assert published[-1][1]["reason"] == "room_ended"
+
+
 class TestWaitlist:
     @pytest.fixture
     def sold_out(self, merchant, host, room, product):
@@ -400,6 +409,14 @@ class TestPurchaseEvents:
         )
         self.pay(merchant, shopper, buy(merchant, shopper, product, room))
         assert published == []
+
+
+    def test_a_burst_of_payments_is_announced_a_few_times(
+        self, merchant, shopper, room, product, published
+    ):
+        for _ in range(5):
+            self.pay(merchant, shopper, buy(merchant, shopper, product, room))
+        assert types(published) == ["purchase"] * 3  # LIVESHOP_ROOM_PURCHASE_EVENT_RATE
 
 
 class TestStats:
