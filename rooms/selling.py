@@ -862,21 +862,63 @@ def _waitlist_view(sale: FlashSale, shopper: Any) -> dict[str, Any]:
 # --- the host's counters ----------------------------------------------------------------
 
 
+_redis_client: Any = None
+
+
+def _live_counts(room: Room) -> tuple[int, int] | None:
+    """(viewers now, likes) from the realtime engine's presence and like counters — the
+    numbers the room's batches carry — or None when they cannot be read."""
+    global _redis_client
+    from .realtime.engine import get_engine
+    from .realtime.likes import MemoryLikes
+    from .realtime.presence import MemoryPresence
+
+    key = str(room.pk)
+    try:
+        engine = get_engine()
+        presence, likes = engine.presence, engine.likes
+        if isinstance(presence, MemoryPresence) and isinstance(likes, MemoryLikes):
+            now = presence.clock()
+            with presence.store.lock:
+                viewers = sum(1 for t in presence.store.expiry.get(key, {}).values() if t > now)
+            return viewers, int(likes._totals[key])
+        if isinstance(presence, MemoryPresence) or isinstance(likes, MemoryLikes):
+            return None
+        if _redis_client is None:
+            import redis
+
+            _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        pipe = _redis_client.pipeline(transaction=False)
+        pipe.zcount(presence.key(key), f"({presence.clock()}", "+inf")
+        pipe.get(likes.key(key))
+        viewers_raw, likes_raw = pipe.execute()
+        return int(viewers_raw or 0), int(likes_raw or 0)
+    except Exception:
+        log.warning("room %s: live counters unavailable", key, exc_info=True)
+        return None
+
+
 def room_stats(*, merchant: Merchant, room: Room) -> dict[str, Any]:
     """This show's counters: `{viewers, likes, gifts, coins, orders, gmv, currency}` —
-    viewers watching now, likes in total, gifts/coins/paid orders since it went live."""
+    viewers watching now and likes (the engine's live counters; the stored watch sessions
+    and like totals when those cannot be read), gifts/coins/paid orders since it went
+    live."""
     since = room.started_at
-    viewers = (
-        WatchSession.objects.filter(merchant=merchant, room=room, ended_at__isnull=True)
-        .values("viewer")
-        .distinct()
-        .count()
-    )
-    likes = (
-        RoomLikes.objects.filter(merchant=merchant, room=room)
-        .values_list("total", flat=True)
-        .first()
-    )
+    live = _live_counts(room)
+    if live is not None:
+        viewers, likes = live
+    else:
+        viewers = (
+            WatchSession.objects.filter(merchant=merchant, room=room, ended_at__isnull=True)
+            .values("viewer")
+            .distinct()
+            .count()
+        )
+        likes = (
+            RoomLikes.objects.filter(merchant=merchant, room=room)
+            .values_list("total", flat=True)
+            .first()
+        ) or 0
     orders = Order.objects.filter(
         merchant=merchant,
         room=room,
