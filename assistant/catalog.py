@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
 
 from assistant.engine.snapshot import (
     MAX_PRODUCTS,
@@ -39,7 +40,8 @@ from assistant.engine.snapshot import (
 )
 from commerce.models import Product, Variant
 from liveshop.tenancy.models import Merchant
-from rooms.models import Room, RoomProduct
+from rooms.models import FlashSale as RoomFlashSale
+from rooms.models import FlashSaleStatus, Room, RoomProduct, RoomSelling
 
 from .models import FaqEntry, ShowEntry, VirtualShow
 
@@ -226,8 +228,7 @@ def catalog_load(*, merchant: Merchant) -> Catalog:
 
 def pinned_product_id(*, room: Room) -> int | None:
     """The product pinned in the room now: a running virtual host's timeline entry, else
-    the host's pin (`Room.pinned_product`, kept by the live-selling work in rooms/; read
-    by attribute so this works before and after that field lands)."""
+    the host's pin (rooms' `RoomSelling.pinned_product`)."""
     show = VirtualShow.objects.filter(merchant_id=room.merchant_id, room=room).first()
     if show is not None and show.running:
         # `position` indexes the timeline in order (entry positions may have gaps).
@@ -237,14 +238,30 @@ def pinned_product_id(*, room: Room) -> int | None:
             .values_list("product_id", flat=True)[show.position : show.position + 1]
         )
         return next(iter(current), None)
-    pinned = getattr(room, "pinned_product_id", None)
-    return pinned if isinstance(pinned, int) else None
+    return (
+        RoomSelling.objects.filter(merchant_id=room.merchant_id, room=room)
+        .values_list("pinned_product_id", flat=True)
+        .first()
+    )
 
 
 def flash_sales(*, room: Room) -> tuple[FlashSale, ...]:
-    """Flash sales running in the room. Integration point: flash sales are started by the
-    live-selling work in rooms/; until that model exists no room has one."""
-    return ()
+    """Flash sales running in the room now, with the units still for sale."""
+    running = RoomFlashSale.objects.filter(
+        merchant_id=room.merchant_id,
+        room=room,
+        status=FlashSaleStatus.RUNNING,
+        ends_at__gt=timezone.now(),
+    ).order_by("id")
+    return tuple(
+        FlashSale(
+            product_id=str(sale.product_id),
+            price=sale.price,
+            units_left=max(sale.units - sale.sold - sale.held, 0),
+            ends_at=sale.ends_at,
+        )
+        for sale in running
+    )
 
 
 def lineup_ids(*, room: Room) -> list[int]:

@@ -4,6 +4,13 @@
     python -m bench.media_fanout --n 32,64,128 --res 360 --baseline-n 1,4,6
     python -m bench.media_fanout --n 4 --baseline-n 1 --window 5     # a smoke run
     python -m bench.media_fanout --hls [--seconds 20 ...]             # the HLS worker (hls_worker.py)
+    python -m bench.media_fanout --pk 2,16 --res 360 --window 5       # a PK room pair (issue 8)
+
+PK room pair (`--pk N,...`): two relay processes, one room each with its own host publishing;
+each relay pulls the other room's host (the cascade `pull` a PK issues, media/pk.py), and N
+viewers (N−1 sinks and a decoding probe) watch room A, so each receives both hosts. Reported:
+the pull set-up time, both relays' CPU, video frames per viewer per second over both feeds
+(2 × 30 expected), the probe's decoded fps per feed and time to the partner's first frame.
 
 Each run starts, in separate processes:
 - the relay: `manage.py media_relay` exactly as `make run` starts it (encoded passthrough), or
@@ -214,13 +221,13 @@ async def publisher_main(args: argparse.Namespace) -> None:
     transceiver.setCodecPreferences([c for c in caps if c.name in ("VP8", "rtx")])
     await pc.setLocalDescription(await pc.createOffer())
     client = RelayClient(args.address)
-    client.events(SESSION, "bench-publisher")
+    client.events(args.session, "bench-publisher")
     reply = await client.offer(
-        session=SESSION,
+        session=args.session,
         peer="bench-publisher",
         role="publish",
         sdp=pc.localDescription.sdp,
-        identity=PUBLISHER,
+        identity=args.identity,
     )
     await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
     print("publisher started", flush=True)
@@ -301,6 +308,8 @@ async def viewers_main(args: argparse.Namespace) -> None:
                 if track.kind != "video":
                     continue
                 now = time.time()
+                per = rec.setdefault("per_track", {}).setdefault(track.id, [])
+                per.append(now)
                 if rec["t_first_kf"] is None:
                     rec["t_first_kf"] = now  # the first frame that decoded
                     rec["res"] = [frame.width, frame.height]
@@ -339,10 +348,13 @@ async def viewers_main(args: argparse.Namespace) -> None:
 
             await pc.setLocalDescription(await pc.createOffer())
             peer = f"bench-{args.kind}-{os.getpid()}-{i}"
-            client.events(SESSION, peer)
+            events = client.events(args.session, peer)
             rec["t_start"] = time.time()
             reply = await client.offer(
-                session=SESSION, peer=peer, role="subscribe", sdp=pc.localDescription.sdp
+                session=args.session, peer=peer, role="subscribe", sdp=pc.localDescription.sdp
+            )
+            tasks.append(
+                asyncio.ensure_future(_answer_offers(client, events, pc, args.session, peer))
             )
             await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
             if args.kind == "sink":
@@ -360,6 +372,20 @@ async def viewers_main(args: argparse.Namespace) -> None:
     await _until_stopped(args.duration)
     Path(args.out).write_text(json.dumps({"kind": args.kind, "viewers": records}))
     os._exit(0)  # tearing down hundreds of peer connections takes longer than the run
+
+
+async def _answer_offers(client: Any, events: Any, pc: Any, session: str, peer: str) -> None:
+    """The relay renegotiates when a publisher comes (the PK partner): answer like a page."""
+    from aiortc import RTCSessionDescription
+
+    with contextlib.suppress(Exception):
+        async for event in events:
+            if event.get("event") != "offer":
+                continue
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=event["sdp"], type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            # BUNDLE: a new m-line shares the transport a sink already counts on.
+            await client.answer(session=session, peer=peer, sdp=pc.localDescription.sdp)
 
 
 # --- role: the baseline relay (stock MediaRelay, re-encoding per viewer) -------------------
@@ -656,6 +682,156 @@ def run_one(mode: str, n: int, args: argparse.Namespace, workdir: Path) -> dict[
     }
 
 
+def run_pk(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """A PK room pair: two relays, a host on each, each relay pulling the other's host,
+    N viewers of room A."""
+    from media.relay.client import RelayClient
+
+    width, height, default_bitrate = RESOLUTIONS[args.res]
+    bitrate = args.bitrate or default_bitrate
+    tag = f"pk-{args.res}p-n{n}"
+    tmp = Path(tempfile.mkdtemp(prefix="lspk", dir="/tmp"))
+    addresses = {"a": f"unix:{tmp}/relay-a.sock", "b": f"unix:{tmp}/relay-b.sock"}
+    sessions = {"a": "room:bench:pk-a", "b": "room:bench:pk-b"}
+    hosts = {"a": "bench:host-a", "b": "bench:host-b"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "REDIS_URL", "LIVESHOP_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="liveshop.settings",
+        LIVESHOP_VAR_DIR=str(tmp),
+        LIVESHOP_ICE_LOOPBACK="1",
+        LIVESHOP_MEDIA_ROOM_MAX_SUBSCRIBERS=str(max(300, n + 8)),
+        LIVESHOP_MEDIA_MAX_PEER_CONNECTIONS=str(max(400, n + 16)),
+        PYTHONUNBUFFERED="1",
+    )
+    cpus = os.cpu_count() or 1
+    relay_cpu = "0" if cpus >= 2 and not args.no_pin else None
+    client_cpu = f"1-{cpus - 1}" if relay_cpu else None
+    py = sys.executable
+    load = os.getloadavg()
+    procs: list[subprocess.Popen[bytes]] = []
+    relays: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for side in ("a", "b"):
+            log = workdir / f"{tag}-relay-{side}.log"
+            argv = [py, "manage.py", "media_relay", "--listen", addresses[side]]
+            relays[side] = _spawn([*argv, "--relay-id", f"bench-{side}"], log, env, relay_cpu)
+            procs.append(relays[side])
+            _wait_for_line(log, "listening on", relays[side], 60)
+        publishers = []
+        for side in ("a", "b"):
+            log = workdir / f"{tag}-publisher-{side}.log"
+            role = [py, "-m", "bench.media_fanout", "--address", addresses[side], "--res", args.res]
+            publisher = _spawn(
+                [
+                    *role,
+                    "--role",
+                    "publisher",
+                    "--bitrate",
+                    str(bitrate),
+                    "--duration",
+                    "600",
+                    "--session",
+                    sessions[side],
+                    "--identity",
+                    hosts[side],
+                ],
+                log,
+                env,
+                client_cpu,
+            )
+            procs.append(publisher)
+            publishers.append(publisher)
+            _wait_for_line(log, "publisher started", publisher, 60)
+        time.sleep(2.0)
+
+        async def link() -> list[float]:
+            took = []
+            for here, there in (("a", "b"), ("b", "a")):
+                client = RelayClient(addresses[here])
+                t0 = time.time()
+                await client.pull(
+                    session=sessions[here],
+                    address=addresses[there],
+                    remote_session=sessions[there],
+                    publisher=hosts[there],
+                )
+                took.append(time.time() - t0)
+                await client.close()
+            return took
+
+        pull_s = asyncio.run(link())
+        time.sleep(1.0)
+        role = [py, "-m", "bench.media_fanout", "--address", addresses["a"], "--res", args.res]
+        role += ["--session", sessions["a"]]
+        bulk_out, probe_out = workdir / f"{tag}-bulk.json", workdir / f"{tag}-probe.json"
+        clients: list[subprocess.Popen[bytes]] = []
+        for kind, count, out in (("sink", n - 1, bulk_out), ("decode", 1, probe_out)):
+            if count < 1:
+                continue
+            log = workdir / f"{tag}-{kind}.log"
+            proc = _spawn(
+                [
+                    *role,
+                    *("--role", "viewers", "--kind", kind, "--count", str(count)),
+                    *("--duration", "600", "--out", str(out)),
+                ],
+                log,
+                env,
+                client_cpu,
+            )
+            procs.append(proc)
+            clients.append(proc)
+            _wait_for_line(log, "viewers joined", proc, 60 + n)
+        time.sleep(3)
+        start = time.time()
+        cpu0 = {side: _cpu_seconds(p.pid) for side, p in relays.items()}
+        time.sleep(args.window)
+        end = time.time()
+        cpu1 = {side: _cpu_seconds(p.pid) for side, p in relays.items()}
+        for proc in clients:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in clients:
+            proc.wait(120)
+        viewers: list[dict[str, Any]] = []
+        if n > 1:
+            viewers += [dict(v, probe=False) for v in json.loads(bulk_out.read_text())["viewers"]]
+        viewers += [dict(v, probe=True) for v in json.loads(probe_out.read_text())["viewers"]]
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+    seconds = end - start
+    fps = [sum(1 for t in v["vt"] if start <= t < end) / seconds for v in viewers]
+    probe_rec = next(v for v in viewers if v["probe"])
+    per_track = probe_rec.get("per_track", {})
+    firsts = sorted(min(times) for times in per_track.values() if times)
+    return {
+        "mode": "pk_pair",
+        "res": f"{width}x{height}",
+        "publisher_bitrate": bitrate,
+        "n": n,
+        "load_avg_at_start": [round(x, 2) for x in load],
+        "pull_setup_s": [round(x, 3) for x in pull_s],
+        "relay_a_cores": round((cpu1["a"] - cpu0["a"]) / seconds, 3),
+        "relay_b_cores": round((cpu1["b"] - cpu0["b"]) / seconds, 3),
+        "video_fps_per_viewer_median": round(statistics.median(fps), 1),
+        "video_fps_per_viewer_min": round(min(fps), 1),
+        "probe_feeds": len(per_track),
+        "probe_fps_per_feed": [
+            round(sum(1 for t in times if start <= t < end) / seconds, 1)
+            for times in per_track.values()
+        ],
+        "probe_second_feed_after_first_s": round(firsts[1] - firsts[0], 3)
+        if len(firsts) > 1
+        else None,
+        "viewers_without_frames": sum(1 for v in viewers if not v["t_first_kf"]),
+    }
+
+
 def orchestrate(args: argparse.Namespace) -> None:
     import aiortc
 
@@ -666,11 +842,12 @@ def orchestrate(args: argparse.Namespace) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     plan = [("passthrough", int(n)) for n in args.n.split(",") if n]
     plan += [("reencode", int(n)) for n in args.baseline_n.split(",") if n]
+    plan += [("pk_pair", int(n)) for n in args.pk.split(",") if n]
     machine = machine_info()
     runs = []
     for mode, n in plan:
         print(f"→ {mode} {args.res}p N={n}", flush=True)
-        result = run_one(mode, n, args, workdir)
+        result = run_pk(n, args, workdir) if mode == "pk_pair" else run_one(mode, n, args, workdir)
         print(json.dumps(result), flush=True)
         runs.append(result)
     report = {
@@ -707,6 +884,7 @@ def main() -> None:
     parser.add_argument("--n", default="1,8,32,64", help="viewer counts, passthrough relay")
     parser.add_argument("--baseline-n", default="1,2,4", help="viewer counts, MediaRelay baseline")
     parser.add_argument("--res", default="720", choices=sorted(RESOLUTIONS))
+    parser.add_argument("--pk", default="", help="viewer counts of room A in a PK room pair")
     parser.add_argument("--bitrate", type=int, default=0, help="publisher bps (default by res)")
     parser.add_argument("--window", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--bulk", default="sink", choices=["sink", "count"])
@@ -718,6 +896,8 @@ def main() -> None:
     parser.add_argument("--kind", default="sink", choices=["sink", "count", "decode"])
     parser.add_argument("--count", type=int, default=1, help="viewers in this process")
     parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--session", default=SESSION)
+    parser.add_argument("--identity", default=PUBLISHER)
     args = parser.parse_args()
     if args.role == "orchestrate":
         orchestrate(args)

@@ -34,6 +34,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils.translation import gettext
 
 from liveshop import ratelimit
 from liveshop.errors import DomainError
@@ -73,7 +74,7 @@ def _error_message(exc: Exception) -> tuple[str, str]:
             return "invalid", f"{field}: {errors[0]}"
         return "invalid", " ".join(exc.messages)
     if isinstance(exc, Http404):
-        return "not_found", "Not found."
+        return "not_found", gettext("Not found.")
     return "error", str(exc)
 
 
@@ -152,7 +153,9 @@ class ConsultConsumer(SignallingMixin, TenantConsumer):
     async def _auth_timeout(self) -> None:
         if self.party is None:
             with contextlib.suppress(Exception):
-                await self.send_error("auth_required", "Send auth with a join token first.")
+                await self.send_error(
+                    "auth_required", gettext("Send auth with a join token first.")
+                )
                 await self.close(code=Close.AUTH_FAILED)
 
     async def authenticate_token(self, token: str) -> Any:
@@ -202,21 +205,23 @@ class ConsultConsumer(SignallingMixin, TenantConsumer):
 
     async def on_frame(self, frame: dict[str, Any]) -> None:
         if self.party is None:
-            await self.send_error("auth_required", "Send auth with a join token first.")
+            await self.send_error("auth_required", gettext("Send auth with a join token first."))
             await self.close(code=Close.AUTH_FAILED)
             return
         rate = ratelimit.rate_parse(_conf("FRAME_RATE"))
         if not await ratelimit.ahit(rate, "consult-ws", self.channel_name):
-            await self.send_error("rate_limited", "Too many frames.")
+            await self.send_error("rate_limited", gettext("Too many frames."))
             await self.close(code=Close.ABUSE)
             return
         if self._ended:
-            raise FrameError("consult_closed", "This consult is over.")
+            raise FrameError("consult_closed", gettext("This consult is over."))
         if await self.media_frame(frame):  # offer / answer / ice / leave
             return
         handler = self.HANDLERS.get(frame["type"])
         if handler is None:
-            raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
+            raise FrameError(
+                "unknown_type", gettext("Unknown frame type %(type)r.") % {"type": frame["type"]}
+            )
         try:
             await handler(self, frame)
         except (DomainError, ValidationError, Http404) as exc:
@@ -225,13 +230,13 @@ class ConsultConsumer(SignallingMixin, TenantConsumer):
 
     def _require_party(self, *parties: str) -> None:
         if self.party not in parties:
-            raise FrameError("forbidden", "Your part in this consult does not allow this.")
+            raise FrameError("forbidden", gettext("Your part in this consult does not allow this."))
 
     async def _chat_send(self, frame: dict[str, Any]) -> None:
         self._require_party("shopper", "agent")
         rate = ratelimit.rate_parse(_conf("CHAT_RATE"))
         if not await ratelimit.ahit(rate, "consult-chat", f"{self.consult_id}:{self.user.pk}"):
-            raise FrameError("rate_limited", "You are sending messages too fast.")
+            raise FrameError("rate_limited", gettext("You are sending messages too fast."))
         await database_sync_to_async(services.chat_post)(
             consult=await self._consult(),
             user=self.user,
@@ -280,10 +285,11 @@ class ConsultConsumer(SignallingMixin, TenantConsumer):
     async def media_grant(self, role: str) -> MediaGrant:
         if role not in self.grants:
             raise FrameError(
-                "publish_forbidden", f"Your part in this consult does not grant {role}."
+                "publish_forbidden",
+                gettext("Your part in this consult does not grant %(role)s.") % {"role": role},
             )
         if self.status != ConsultStatus.ACTIVE:
-            raise FrameError("not_in_call", "The call starts when an agent accepts.")
+            raise FrameError("not_in_call", gettext("The call starts when an agent accepts."))
         assert self.consult_id is not None and self.user is not None
         # A party publishes and subscribes as itself (and so never receives its own feeds); a
         # supervisor subscribes as nobody and receives both parties.
@@ -338,7 +344,7 @@ class ConsultConsumer(SignallingMixin, TenantConsumer):
 
         consult = await database_sync_to_async(load)()
         if consult is None:
-            raise FrameError("not_found", "This consult is gone.")
+            raise FrameError("not_found", gettext("This consult is gone."))
         return consult
 
     # --- group messages (no database writes here) ------------------------------------------

@@ -26,7 +26,7 @@ from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.permissions import Perm
 
 from . import selectors, services
-from .models import ConsultStatus
+from .models import ConsultStatus, EndReason
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -206,6 +206,8 @@ def supervise(request: HttpRequest, consult: str) -> HttpResponse:
             "join_url": reverse(
                 "api-consult-join", kwargs={"m": slug, "consult_id": found.public_id}
             ),
+            # `consult.ended` frames carry the reason's code; the page shows its label.
+            "end_reasons": {str(value): str(label) for value, label in EndReason.choices},
         },
     )
 

@@ -7,8 +7,10 @@ Rates are written like DRF's: "20/min", "5/s", "1000/hour", "2/10s" (2 per 10 se
 from __future__ import annotations
 
 import re
+import threading
 import time
-from functools import cache
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import limits
 from django.conf import settings
@@ -49,7 +51,34 @@ def _storage_uri(asynchronous: bool) -> str:
     return ("async+" if asynchronous else "") + redis_url
 
 
-@cache
+T = TypeVar("T")
+
+
+class _once(Generic[T]):
+    """`functools.cache` for a zero-argument builder, built under a lock: the first requests
+    after start-up arrive on several threads at once, and each would otherwise build (and
+    half-initialise) its own storage."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+                value = self._value
+        return value
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+@_once
 def _sync_limiter() -> limits.strategies.RateLimiter:
     storage = storage_from_string(
         _storage_uri(False), key_prefix=f"{settings.LIVESHOP_REDIS_PREFIX}:rl"
@@ -57,7 +86,7 @@ def _sync_limiter() -> limits.strategies.RateLimiter:
     return limits.strategies.SlidingWindowCounterRateLimiter(storage)
 
 
-@cache
+@_once
 def _async_limiter() -> aio_strategies.RateLimiter:
     options: dict[str, str] = {"key_prefix": f"{settings.LIVESHOP_REDIS_PREFIX}:rl"}
     if settings.REDIS_URL:
@@ -68,7 +97,7 @@ def _async_limiter() -> aio_strategies.RateLimiter:
     return aio_strategies.SlidingWindowCounterRateLimiter(storage)  # type: ignore[arg-type]
 
 
-@cache
+@_once
 def _local_limiter() -> limits.strategies.RateLimiter:
     return limits.strategies.SlidingWindowCounterRateLimiter(storage_from_string("memory://"))
 

@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "liveshop.i18n.UserLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -176,6 +177,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "consults-booking-reminders": {"task": "consults.booking_reminders", "schedule": 60.0},
     # Flash sales end on time; lapsed waitlist offers pass to the next shopper (rooms.selling).
     "rooms-flash-sales": {"task": "rooms.flash_sales_tick", "schedule": 1.0},
+    # PK: score changes announced, PKs whose time is up settled (media/pk.py).
+    "media-pk-tick": {"task": "media.pk_tick", "schedule": 2.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------
@@ -245,7 +248,9 @@ SPECTACULAR_SETTINGS = {
         "Multi-tenant live commerce. Authenticate with `Authorization: Bearer <token>` "
         "(user tokens from /api/v1/auth/token, or merchant API keys `lsk_…`). Prices are "
         'integer minor units with a `currency`. Errors: `{"error": {"code", "message", '
-        '"fields"?}}`. Lists: `{count, next, previous, results}`. Outsiders get 404.'
+        '"fields"?}}`. Lists: `{count, next, previous, results}`. Outsiders get 404. '
+        "The room WebSocket (chat, likes, gifts, live events) is documented at "
+        "[/docs/realtime/](/docs/realtime/)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -272,6 +277,9 @@ SPECTACULAR_SETTINGS = {
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The switcher's choice (and the user's locale, set at login); no script needs to read it.
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -303,6 +311,7 @@ if not DEBUG and env.bool("LIVESHOP_HTTPS", default=False):
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -423,6 +432,10 @@ LIVESHOP_MEDIA = {
     "KEYFRAME_INTERVAL": 0.3,  # at most one PLI per feed per interval (plus a trailing one)
     "STATS_INTERVAL": 1.0,
 }
+# Stage (issue 8): WebRTC viewers one room takes before new viewers are sent to HLS, on top
+# of the merchant plan's `webrtc_viewers_per_room` (the lower wins); 0 = the plan alone.
+# Set it from bench.media_fanout's measured capacity of one relay core.
+LIVESHOP_MEDIA_WEBRTC_VIEWER_CAP = env.int("LIVESHOP_MEDIA_WEBRTC_VIEWER_CAP", default=0)
 
 # --- HLS and recordings (media/hls/README.md) --------------------------------------------
 # `manage.py hls_worker` renders live rooms once (compose, mix, one encode per rendition) to

@@ -30,3 +30,11 @@ LIVESHOP_THROTTLES = {
     "auth": "10000/min",
     "register": "10000/min",
 }
+
+# The embedded pass runs SQLite as a file, like `make run`: threads of the room engine (the
+# event persister, presence jobs) and a socket's database calls then wait for each other
+# (busy timeout, WAL) instead of failing at once as on a shared-cache in-memory database.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(VAR_DIR, f"test-{_worker}.sqlite3")  # noqa: F405
+    }

@@ -1,16 +1,19 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from assistant import urls as assistant_urls
 from commerce import urls as commerce_urls
 from consults import urls as consults_urls
-from liveshop import views
+from liveshop import i18n, views
 from liveshop.accounts import api as accounts_api
 from liveshop.tenancy import urls as tenancy_urls
 from liveshop.tenancy import views as tenancy_views
 from media import urls as media_urls
 from rooms import urls as rooms_urls
+from rooms.docs import realtime_protocol
 
 api_v1 = [
     path("auth/register", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -57,9 +60,18 @@ urlpatterns = [
     *commerce_urls.platform_urlpatterns,
     *media_urls.platform_urlpatterns,
     path("hls/", include("media.hls.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", i18n.set_language, name="set_language"),
+    # Only our catalog (LOCALE_PATHS): naming one app without a locale/ keeps the admin's and
+    # DRF's JavaScript strings out of a script every page loads. Pages ask for it with their
+    # language in the query string, so browsers may cache it (an hour) per language.
+    path(
+        "jsi18n/",
+        cache_control(max_age=3600)(JavaScriptCatalog.as_view(packages=["liveshop.accounts"])),
+        name="javascript-catalog",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/realtime/", realtime_protocol, name="docs-realtime"),
     path("api/v1/", include(api_v1)),
 ]
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
 from liveshop.api.errors import envelope
@@ -35,27 +36,32 @@ def _error(request: HttpRequest, status: int, code: str, message: str, title: st
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 400, "bad_request", "Bad request.", "Bad request")
+    return _error(request, 400, "bad_request", gettext("Bad request."), gettext("Bad request"))
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     message = (
-        str(exception) if exception and str(exception) else "You do not have permission to do this."
+        str(exception)
+        if exception and str(exception)
+        else gettext("You do not have permission to do this.")
     )
-    return _error(request, 403, "permission_denied", message, "Not allowed")
+    return _error(request, 403, "permission_denied", message, gettext("Not allowed"))
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 404, "not_found", "Not found.", "Page not found")
+    return _error(request, 404, "not_found", gettext("Not found."), gettext("Page not found"))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(
-            envelope("server_error", "Something went wrong on our side."), status=500
+            envelope("server_error", gettext("Something went wrong on our side.")), status=500
         )
     return HttpResponse(
-        "<!doctype html><title>Server error</title><h1>Something went wrong</h1>"
-        "<p>We have been told. Please try again.</p>",
+        "<!doctype html><title>{}</title><h1>{}</h1><p>{}</p>".format(
+            gettext("Server error"),
+            gettext("Something went wrong"),
+            gettext("We have been told. Please try again."),
+        ),
         status=500,
     )

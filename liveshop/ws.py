@@ -18,8 +18,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
+from django.utils import translation
+from django.utils.translation import gettext
 
 from liveshop.api.parsers import contains_nul
+from liveshop.i18n import language_for_scope
 from liveshop.tenancy.access import merchant_get
 from liveshop.tenancy.models import Merchant
 
@@ -77,6 +80,14 @@ class TenantConsumer(AsyncWebsocketConsumer):
     merchant: Merchant
     user: Any = None  # accounts.User once authenticated, else None (anonymous)
     accepts_token_auth = True
+    language: str  # of this socket's messages; see liveshop/i18n.py
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Every handler (connect, frames, group messages) speaks the socket's language.
+        if not hasattr(self, "language"):
+            self.language = language_for_scope(self.scope)
+        with translation.override(self.language):
+            await super().dispatch(message)
 
     # --- lifecycle ------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -89,7 +100,9 @@ class TenantConsumer(AsyncWebsocketConsumer):
             return
         self.merchant = merchant
         if not origin_allowed(self.header("origin"), merchant):
-            await self.send_error("origin_refused", "This origin may not connect to this merchant.")
+            await self.send_error(
+                "origin_refused", gettext("This origin may not connect to this merchant.")
+            )
             await self.close(code=Close.FORBIDDEN)
             return
         session_user = self.scope.get("user")
@@ -102,7 +115,7 @@ class TenantConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "merchant"):
             return  # closing: connect() refused this socket
         if bytes_data is not None:
-            await self.send_error("bad_frame", "Send JSON text frames.")
+            await self.send_error("bad_frame", gettext("Send JSON text frames."))
             return
         if text_data is None:
             return
@@ -112,13 +125,15 @@ class TenantConsumer(AsyncWebsocketConsumer):
         try:
             frame = json.loads(text_data)
         except ValueError:
-            await self.send_error("bad_json", "Frames must be JSON.")
+            await self.send_error("bad_json", gettext("Frames must be JSON."))
             return
         if contains_nul(frame):
-            await self.send_error("bad_frame", "Text may not contain NUL characters.")
+            await self.send_error("bad_frame", gettext("Text may not contain NUL characters."))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.send_error("bad_frame", 'A frame is a JSON object with a string "type".')
+            await self.send_error(
+                "bad_frame", gettext('A frame is a JSON object with a string "type".')
+            )
             return
         first, self._first_frame = self._first_frame, False
         if frame["type"] == "auth":
@@ -137,15 +152,18 @@ class TenantConsumer(AsyncWebsocketConsumer):
             or not isinstance(token, str)
             or len(token) > 512
         ):
-            await self.send_error("auth_failed", "Send auth with a token as the first frame.")
+            await self.send_error(
+                "auth_failed", gettext("Send auth with a token as the first frame.")
+            )
             await self.close(code=Close.AUTH_FAILED)
             return
         user = await self.authenticate_token(token)
         if user is None:
-            await self.send_error("auth_failed", "Invalid or expired token.")
+            await self.send_error("auth_failed", gettext("Invalid or expired token."))
             await self.close(code=Close.AUTH_FAILED)
             return
         self.user = user
+        self.language = language_for_scope({**self.scope, "user": user})
         await self.send_json({"type": "auth.ok", "user": self.user_public(user)})
         await self.on_authenticated()
 
@@ -160,7 +178,9 @@ class TenantConsumer(AsyncWebsocketConsumer):
         """A token `auth` frame succeeded (session users are authenticated from the start)."""
 
     async def on_frame(self, frame: dict[str, Any]) -> None:
-        raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
+        raise FrameError(
+            "unknown_type", gettext("Unknown frame type %(type)r.") % {"type": frame["type"]}
+        )
 
     # --- helpers ---------------------------------------------------------------------------
     def header(self, name: str) -> str | None:
@@ -176,7 +196,7 @@ class TenantConsumer(AsyncWebsocketConsumer):
 
     def require_user(self) -> Any:
         if self.user is None:
-            raise FrameError("auth_required", "Log in to do this.")
+            raise FrameError("auth_required", gettext("Log in to do this."))
         return self.user
 
     async def send_json(self, data: dict[str, Any]) -> None:

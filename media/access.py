@@ -49,13 +49,26 @@ def _is_staff_with(room: Room, user: Any, perm: Perm) -> bool:
 
 
 def room_may_publish(*, room: Room, user: Any) -> bool:
-    """Whether `user` may publish video in `room`: its host, while still staff who may host.
-
-    The one place to extend for co-host grants (issue 8): return True for a granted
-    co-host as well."""
+    """Whether `user` may publish video in `room`: its host, while still staff who may host,
+    or a co-host on stage (an accepted, unrevoked StageGrant: media/stage.py)."""
     if user is None or not user.is_authenticated:
         return False
-    return room.host_id == user.pk and _is_staff_with(room, user, Perm.HOST_ROOMS)
+    if room.host_id == user.pk:
+        return _is_staff_with(room, user, Perm.HOST_ROOMS)
+    return on_stage(room=room, user_id=user.pk)
+
+
+def on_stage(*, room: Room, user_id: int) -> bool:
+    """A co-host the host invited, who accepted, and whose grant is not revoked."""
+    from .models import StageGrant
+
+    return StageGrant.objects.filter(
+        merchant_id=room.merchant_id,
+        room=room,
+        user_id=user_id,
+        accepted_at__isnull=False,
+        revoked_at__isnull=True,
+    ).exists()
 
 
 def room_publish_check(*, room: Room, user: Any) -> str:
@@ -63,7 +76,10 @@ def room_publish_check(*, room: Room, user: Any) -> str:
     if user is None:
         raise MediaRefused(_("Log in to publish."), code="auth_required")
     if not room_may_publish(room=room, user=user):
-        raise MediaRefused(_("Only the room's host may publish here."), code="publish_forbidden")
+        raise MediaRefused(
+            _("Only the room's host and its co-hosts on stage may publish here."),
+            code="publish_forbidden",
+        )
     if room.status == RoomStatus.ENDED:
         raise MediaRefused(_("This room has ended."), code="room_ended")
     return user_identity(user.pk)

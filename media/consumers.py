@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext
 
 from liveshop import ratelimit
 from liveshop.errors import DomainError
@@ -38,6 +39,9 @@ from .signalling import MediaGrant, SignallingMixin
 
 log = logging.getLogger("liveshop.media")
 
+# Relay refusals of a viewer that mean "too many viewers here": answered `viewer_cap`.
+CROWD_CODES = ("viewer_cap", "subscriber_limit", "relay_full")
+
 
 class RoomMediaConsumer(SignallingMixin, TenantConsumer):
     room: Room
@@ -57,7 +61,22 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
     async def on_frame(self, frame: dict[str, Any]) -> None:
         if not hasattr(self, "room"):
             return
-        if await self.media_frame(frame):
+        try:
+            handled = await self.media_frame(frame)
+        except FrameError as exc:
+            if exc.code not in CROWD_CODES or frame.get("role") != "subscribe":
+                raise
+            # Past the room's WebRTC cap (or the relay is full): the player switches to HLS.
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "viewer_cap",
+                    "message": gettext("This show is crowded: switching to the HLS stream."),
+                    "hls": await self._hls_url(),
+                }
+            )
+            return
+        if handled:
             return
         await super().on_frame(frame)
 
@@ -86,13 +105,15 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
             str(self.merchant.pk),
             who,
         ):
-            raise FrameError("rate_limited", "Too many video connections; wait a minute.")
+            raise FrameError("rate_limited", gettext("Too many video connections; wait a minute."))
         try:
-            room, identity = await self._grant(role)
+            room, identity, cap = await self._grant(role)
         except MediaRefused as exc:
             raise FrameError(exc.code, exc.message) from exc
         self.room = room
-        return MediaGrant(session=room_session_key(room), profile="room", identity=identity)
+        return MediaGrant(
+            session=room_session_key(room), profile="room", identity=identity, max_subscribers=cap
+        )
 
     async def media_event(
         self, event: dict[str, Any], frame: dict[str, Any]
@@ -127,17 +148,39 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
             return room_may_publish(room=self.room, user=self.user)
 
     @database_sync_to_async
-    def _grant(self, role: str) -> tuple[Room, str | None]:
+    def _grant(self, role: str) -> tuple[Room, str | None, int | None]:
         # Read the room again: its status (and host) may have changed since connect.
         with tenant_scope(self.merchant.id):
             room = Room.objects.filter(merchant=self.merchant, pk=self.room.pk).first()
             if room is None:
-                raise MediaRefused("This room no longer exists.", code="not_found")
+                raise MediaRefused(gettext("This room no longer exists."), code="not_found")
             if role == "publish":
-                return room, room_publish_check(room=room, user=self.user)
+                return room, room_publish_check(room=room, user=self.user), None
             room_subscribe_check(room=room, user=self.user)
             # A logged-in viewer (say the host on a second device) is spared their own feeds.
-            return room, user_identity(self.user.pk) if self.user is not None else None
+            identity = user_identity(self.user.pk) if self.user is not None else None
+            return room, identity, self._viewer_cap(room)
+
+    def _viewer_cap(self, room: Room) -> int | None:
+        """How many WebRTC viewers the room takes before new ones go to HLS: the merchant
+        plan's `webrtc_viewers_per_room`, lowered by LIVESHOP_MEDIA_WEBRTC_VIEWER_CAP (the
+        relay's measured capacity per room, 0 = none). Whoever may publish here (the host,
+        co-hosts on stage) is never capped."""
+        if self.user is not None and room_may_publish(room=room, user=self.user):
+            return None
+        caps = [self.merchant.plan.webrtc_viewers_per_room]
+        relay_cap = int(getattr(settings, "LIVESHOP_MEDIA_WEBRTC_VIEWER_CAP", 0) or 0)
+        if relay_cap > 0:
+            caps.append(relay_cap)
+        return min(caps)
+
+    @database_sync_to_async
+    def _hls_url(self) -> str | None:
+        from .hls.selectors import hls_live_url
+
+        with tenant_scope(self.merchant.id):
+            room = Room.objects.filter(merchant=self.merchant, pk=self.room.pk).first()
+            return None if room is None else hls_live_url(merchant=self.merchant, room=room)
 
     async def _go_live(self) -> None:
         try:

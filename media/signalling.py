@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 from liveshop.ws import Close, FrameError
 from media.relay.client import EventStream, RelayClient
 from media.relay.config import ICE_CANDIDATE_MAX_CHARS, SDP_MAX_BYTES
@@ -240,7 +242,13 @@ class Signalling:
         self.closed = False
 
     async def offer(
-        self, *, role: str, sdp: str, identity: str | None = None, publisher: str | None = None
+        self,
+        *,
+        role: str,
+        sdp: str,
+        identity: str | None = None,
+        publisher: str | None = None,
+        max_subscribers: int | None = None,
     ) -> dict[str, Any]:
         """Forward a client offer; sends (and returns) the `answer` frame."""
         self._check_open()
@@ -253,6 +261,7 @@ class Signalling:
                 identity=identity,
                 profile=self.profile,
                 publisher=publisher,
+                **({"max_subscribers": max_subscribers} if max_subscribers is not None else {}),
             )
         except RelayError as exc:
             raise _refusal(exc) from exc
@@ -379,11 +388,12 @@ class Signalling:
 
 def _refusal(exc: RelayError) -> SignallingError:
     messages = {
-        "unavailable": "Video is unavailable right now. Try again shortly.",
-        "busy": "Video is busy right now. Try again shortly.",
-        "relay_full": "Video is at capacity right now. Try again shortly.",
-        "subscriber_limit": "This room has the most viewers it can take right now.",
-        "internal": "Video failed. Try again.",
+        "unavailable": gettext("Video is unavailable right now. Try again shortly."),
+        "busy": gettext("Video is busy right now. Try again shortly."),
+        "relay_full": gettext("Video is at capacity right now. Try again shortly."),
+        "subscriber_limit": gettext("This room has the most viewers it can take right now."),
+        "viewer_cap": gettext("This room has the most video viewers it can take right now."),
+        "internal": gettext("Video failed. Try again."),
     }
     code = exc.code if exc.code != "moved" else "unavailable"
     return SignallingError(code, messages.get(code, exc.message))
@@ -403,6 +413,9 @@ class MediaGrant:
     profile: str = "room"
     identity: str | None = None
     publisher: str | None = None
+    # Subscribers: refuse this viewer (`viewer_cap`) when the session already has this many
+    # viewers (the merchant plan's WebRTC cap); None = only the relay's own limit.
+    max_subscribers: int | None = None
 
 
 class SignallingMixin:
@@ -445,14 +458,20 @@ class SignallingMixin:
             if self._media_budget.abusive:
                 await self.close(code=Close.ABUSE)  # type: ignore[attr-defined]
                 return True
-            raise FrameError("rate_limited", f"Too many {kind} frames; slow down.")
+            raise FrameError(
+                "rate_limited", gettext("Too many %(kind)s frames; slow down.") % {"kind": kind}
+            )
         try:
             if kind == "offer":
                 role, sdp = parse_offer(frame)
                 grant = await self.media_grant(role)
                 media = self._media_for(grant)
                 await media.offer(
-                    role=role, sdp=sdp, identity=grant.identity, publisher=grant.publisher
+                    role=role,
+                    sdp=sdp,
+                    identity=grant.identity,
+                    publisher=grant.publisher,
+                    max_subscribers=grant.max_subscribers if role == "subscribe" else None,
                 )
             elif kind == "answer":
                 sdp = parse_answer(frame)  # bad input is reported as such, whatever the state

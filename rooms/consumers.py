@@ -36,6 +36,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from assistant.services import achat_observed
 from liveshop.errors import DomainError
 from liveshop.tenancy.scope import tenant_scope
 from liveshop.ws import Close, FrameError, TenantConsumer
@@ -83,6 +84,10 @@ REFUSALS = (DomainError, ValidationError, PermissionDenied, Http404)
 
 
 class RoomConsumer(TenantConsumer):
+    # No channel layer: fan-out is the hub's, so a viewer costs no channel-layer receive
+    # (one Redis BLPOP per socket) and a Redis outage does not kill every socket.
+    channel_layer_alias = "rooms-use-the-hub-not-a-channel-layer"
+
     room: Room
     engine: RealtimeEngine
     frames: FrameQueue | None = None
@@ -113,16 +118,23 @@ class RoomConsumer(TenantConsumer):
         if problem:
             self._offer(self._error_frame("invalid", problem))
         info = await self._room_info()
-        try:
-            await self.engine.registry.join(self.key, self.frames, since=since, room_info=info)
-        except ValueError as exc:
-            self._offer(self._error_frame("invalid", str(exc)))
-            self.frames.close(CLOSE_INTERNAL)
-            return
-        except Exception:
-            log.exception("room %s: could not join its stream", self.key)
-            self.frames.close(CLOSE_INTERNAL)
-            return
+        for attempt in range(2):
+            try:
+                await self.engine.registry.join(self.key, self.frames, since=since, room_info=info)
+                break
+            except ValueError as exc:
+                self._offer(self._error_frame("invalid", str(exc)))
+                self.frames.close(CLOSE_INTERNAL)
+                return
+            except Exception:
+                # Once more: the first command after a Redis restart meets a dead pooled
+                # connection (the read is harmless to repeat).
+                if attempt == 0 and not self.frames.closed:
+                    await asyncio.sleep(0.1)
+                    continue
+                log.exception("room %s: could not join its stream", self.key)
+                self.frames.close(CLOSE_INTERNAL)
+                return
         self.joined = True
         await self._presence_enter()
 
@@ -250,9 +262,16 @@ class RoomConsumer(TenantConsumer):
             "nonce": frame["nonce"],
         }
         try:
-            await self.engine.writer.publish(self.key, [event])
+            stored = await self.engine.writer.publish(self.key, [event])
         except ValueError as exc:
             raise FrameError("invalid", str(exc)) from exc
+        except Exception as exc:
+            log.exception("room %s: chat append failed", self.key)
+            raise FrameError("unavailable", _("Chat is unavailable; try again.")) from exc
+        try:  # the room's assistant hears questions; the message is sent whatever it does
+            await achat_observed(room=self.room, event=stored[0])
+        except Exception:
+            log.exception("room %s: the assistant could not look at a message", self.key)
 
     async def _gift(self, frame: dict[str, Any]) -> None:
         self.require_user()

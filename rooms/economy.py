@@ -267,11 +267,15 @@ def wallet_get_or_create(*, merchant: Merchant, user: Any) -> Wallet:
         return _wallet_locked(merchant, user_id)
 
 
-def wallet_entries(*, wallet: Wallet, limit: int = 50) -> list[LedgerEntry]:
+def wallet_entries(
+    *, wallet: Wallet, limit: int = 50, before: int | None = None
+) -> list[LedgerEntry]:
+    """A wallet's movements, newest first; `before` (an entry id) pages back in time."""
+    entries = LedgerEntry.objects.filter(merchant_id=wallet.merchant_id, wallet=wallet)
+    if before is not None:
+        entries = entries.filter(id__lt=before)
     return list(
-        LedgerEntry.objects.filter(merchant_id=wallet.merchant_id, wallet=wallet)
-        .select_related("gift", "room", "topup")
-        .order_by("-id")[: max(1, min(limit, 200))]
+        entries.select_related("gift", "room", "topup").order_by("-id")[: max(1, min(limit, 200))]
     )
 
 
@@ -622,11 +626,16 @@ def topup_refund(*, actor: Actor, topup: TopUp, reason: str = "", force: bool = 
 # --- leaderboard, totals, the ledger invariant ------------------------------------------
 
 
-def leaderboard(*, merchant: Merchant, room: Room, limit: int = 10) -> list[dict[str, Any]]:
-    """Top gifters of a room by coins spent there: `[{user: {id, name}, coins}]`."""
+def leaderboard(
+    *, merchant: Merchant, room: Room, limit: int = 10, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Top gifters of a room by coins spent there (since `since`, e.g. the show's start):
+    `[{user: {id, name}, coins}]`, most coins first."""
+    entries = LedgerEntry.objects.filter(merchant=merchant, room=room, kind=LedgerKind.GIFT)
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
     rows = (
-        LedgerEntry.objects.filter(merchant=merchant, room=room, kind=LedgerKind.GIFT)
-        .values("wallet__user_id", "wallet__user__display_name")
+        entries.values("wallet__user_id", "wallet__user__display_name")
         .annotate(spent=Sum("amount"))
         .order_by("spent", "wallet__user_id")[: max(1, min(limit, 50))]
     )
@@ -641,7 +650,7 @@ def leaderboard(*, merchant: Merchant, room: Room, limit: int = 10) -> list[dict
 
 def gift_totals(*, merchant: Merchant, room: Room, since: datetime | None = None) -> dict[str, Any]:
     """What a room received: `{gifts, coins, senders, by_gift: [{code, name, animation,
-    count, coins}], top: leaderboard}` (since `since`, when given)."""
+    count, coins}], top: the top gifters}` (since `since`, when given)."""
     entries = LedgerEntry.objects.filter(merchant=merchant, room=room, kind=LedgerKind.GIFT)
     if since is not None:
         entries = entries.filter(created_at__gte=since)
@@ -667,7 +676,7 @@ def gift_totals(*, merchant: Merchant, room: Room, since: datetime | None = None
             }
             for row in by_gift
         ],
-        "top": leaderboard(merchant=merchant, room=room) if since is None else [],
+        "top": leaderboard(merchant=merchant, room=room, since=since),
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -33,6 +34,8 @@ def _error_text(exc: ValidationError | DomainError) -> str:
 
 
 # --- storefront: the wallet -----------------------------------------------------------------
+
+PAGE = 50  # history entries per page
 
 
 @storefront_view
@@ -64,6 +67,11 @@ def wallet_page(request: HttpRequest) -> HttpResponse:
             messages.info(request, _("This top-up is no longer waiting for payment."))
             return redirect("storefront:wallet", m=merchant.slug)
     wallet = economy.wallet_get_or_create(merchant=merchant, user=request.user)
+    raw_before = request.GET.get("before", "")[:19]
+    before = int(raw_before) if raw_before.isdigit() else None
+    entries = economy.wallet_entries(wallet=wallet, limit=PAGE + 1, before=before)
+    more = len(entries) > PAGE
+    entries = entries[:PAGE]
     returned = None
     topup_param = request.GET.get("topup", "")
     if topup_param.isdigit():
@@ -75,7 +83,9 @@ def wallet_page(request: HttpRequest) -> HttpResponse:
     context = {
         "merchant": merchant,
         "wallet": wallet,
-        "entries": economy.wallet_entries(wallet=wallet, limit=50),
+        "entries": entries,
+        "older": entries[-1].pk if more else None,
+        "paging": before is not None,
         "packages": economy.topup_packages(merchant),
         "pending": list(
             economy.topup_list(merchant=merchant, user=request.user, status=TopUpStatus.PENDING)[:5]
@@ -87,7 +97,7 @@ def wallet_page(request: HttpRequest) -> HttpResponse:
         "error": error,
         "idempotency_key": uuid.uuid4().hex,
         "min_coins": economy.MIN_TOPUP_COINS,
-        "max_coins": economy.settings.LIVESHOP_TOPUP_MAX_COINS,
+        "max_coins": settings.LIVESHOP_TOPUP_MAX_COINS,
     }
     return render(request, "rooms/wallet.html", context, status=400 if error else 200)
 

@@ -250,7 +250,7 @@ class TopUp(TenantModel):
         max_length=20, choices=TopUpStatus.choices, default=TopUpStatus.PENDING
     )
     order = models.OneToOneField(
-        "commerce.Order", on_delete=models.PROTECT, related_name="topup", null=True, blank=True
+        "commerce.Order", on_delete=models.RESTRICT, related_name="topup", null=True, blank=True
     )
     # The client's Idempotency-Key (optional): the same key returns the same top-up.
     client_key = models.CharField(max_length=255, blank=True)
@@ -286,13 +286,13 @@ class LedgerEntry(TenantModel):
         Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     gift = models.ForeignKey(
-        Gift, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Gift, on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     count = models.PositiveIntegerField(default=0)
     # gift.send's client nonce: a replay finds this row and charges nothing.
     nonce = models.CharField(max_length=64, blank=True)
     topup = models.ForeignKey(
-        TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+        TopUp, on_delete=models.RESTRICT, null=True, blank=True, related_name="entries"
     )
     created_at = models.DateTimeField(default=now)
 

@@ -207,25 +207,38 @@ def _rate(name: str) -> Any:
     return ratelimit.rate_parse(getattr(settings, name))
 
 
+async def _ahit(setting: str, *key: str) -> bool:
+    """Count against the rate in `setting` on the shared store. The first command after a
+    Redis restart meets a dead pooled connection, so once more; if the store stays down,
+    allow (the room stream is down too then, and writes fail there)."""
+    for attempt in range(2):
+        try:
+            return await ratelimit.ahit(_rate(setting), *key)
+        except ValueError:
+            raise
+        except Exception:
+            if attempt:
+                log.warning("room rate limits unavailable; allowing %s", key[0])
+    return True
+
+
 async def frame_allowed(*, user_id: int | None, ip: str, connection: str) -> bool:
     """Count one client frame against the per-connection, per-user (per IP before login)
     and per-IP budgets; False when any is spent."""
     if not ratelimit.local_hit(_rate("LIVESHOP_ROOM_CONN_FRAME_RATE"), "room-conn", connection):
         return False
     who = f"user:{user_id}" if user_id is not None else f"ip:{ip}"
-    if not await ratelimit.ahit(_rate("LIVESHOP_ROOM_FRAME_RATE"), "room-frame", who):
+    if not await _ahit("LIVESHOP_ROOM_FRAME_RATE", "room-frame", who):
         return False
-    return await ratelimit.ahit(_rate("LIVESHOP_ROOM_IP_FRAME_RATE"), "room-ip", ip)
+    return await _ahit("LIVESHOP_ROOM_IP_FRAME_RATE", "room-ip", ip)
 
 
 async def chat_allowed(*, user_id: int) -> bool:
     """The per-user chat budgets: a burst limit (a flooder is refused within a second) and
     a sustained one."""
-    if not await ratelimit.ahit(
-        _rate("LIVESHOP_ROOM_CHAT_BURST_RATE"), "room-chat-b", str(user_id)
-    ):
+    if not await _ahit("LIVESHOP_ROOM_CHAT_BURST_RATE", "room-chat-b", str(user_id)):
         return False
-    return await ratelimit.ahit(_rate("LIVESHOP_ROOM_CHAT_RATE"), "room-chat", str(user_id))
+    return await _ahit("LIVESHOP_ROOM_CHAT_RATE", "room-chat", str(user_id))
 
 
 # --- staff and moderator actions ------------------------------------------------------

@@ -134,7 +134,7 @@ CLIENT_FRAMES: dict[str, dict[str, Any]] = {
 _EVENT_BASE = {
     "seq": ID,
     "type": {"type": "string"},
-    "ts": {"type": "number", "description": "Unix time, seconds"},
+    "ts": {"type": "integer", "description": "Milliseconds since the epoch (the stream's clock)"},
     "nonce": NONCE,
 }
 
@@ -181,8 +181,23 @@ EVENTS: dict[str, dict[str, Any]] = {
     ),
     "gift": _event(
         "gift",
-        "A gift was sent.",
-        {"user": USER, "gift": {"type": "object"}, "count": {"type": "integer"}},
+        "A gift was sent (paid from the sender's wallet; one event per gift.send, never "
+        "repeated for a replayed nonce). `animation` is a CSS keyword: float, burst, rain, "
+        "spin or zoom.",
+        {
+            "user": USER,
+            "gift": {
+                "type": "object",
+                "required": ["code", "name", "coins", "animation"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "name": {"type": "string"},
+                    "coins": {"type": "integer", "minimum": 1},
+                    "animation": {"type": "string"},
+                },
+            },
+            "count": {"type": "integer", "minimum": 1, "maximum": 99},
+        },
         ["user", "gift", "count"],
     ),
     "product.pinned": _event(
@@ -268,6 +283,99 @@ EVENTS: dict[str, dict[str, Any]] = {
         ["question_seq", "text", "products"],
     ),
 }
+
+# --- stage: co-hosts and PK (issue 8; owned by the `stage` branch: media/stage.py, media/pk.py) ---
+STAGE_MEMBER = {
+    "type": "object",
+    "required": ["user", "identity", "role"],
+    "properties": {
+        "user": USER,
+        "identity": {
+            "type": "string",
+            "description": "The relay identity (`user:<id>`): the `publisher` of this member's "
+            "tracks in the media socket's `tracks` lists, so the page knows which video is whose.",
+        },
+        "role": {"enum": ["host", "guest"]},
+    },
+}
+PK_SIDE = {
+    "type": "object",
+    "description": "Public data of one side only: names, title, host identity and score.",
+    "required": ["merchant", "room", "host", "identity", "score"],
+    "properties": {
+        "merchant": {"type": "string"},
+        "merchant_slug": {"type": "string"},
+        "room": {"type": "string"},
+        "room_slug": {"type": "string"},
+        "host": {"type": "string"},
+        "identity": {"type": "string"},
+        "score": {"type": "integer"},
+    },
+}
+PK = {
+    "type": "object",
+    "required": ["id", "status", "duration_s", "a", "b"],
+    "properties": {
+        "id": ID,
+        "status": {"enum": ["invited", "accepted", "live", "ended", "declined"]},
+        "duration_s": {"type": "integer", "minimum": 180, "maximum": 600},
+        "started_at": {"type": ["number", "null"]},
+        "ends_at": {"type": ["number", "null"]},
+        "remaining_s": {"type": ["number", "null"]},
+        "a": PK_SIDE,
+        "b": PK_SIDE,
+        "winner": {"enum": ["a", "b", "draw", None]},
+    },
+}
+EVENTS.update(
+    {
+        "stage.invited": _event(
+            "stage.invited",
+            "The host invited this user on stage: their page shows the invite (accept with "
+            "POST /api/v1/s/<m>/rooms/<room>/stage/accept).",
+            {"user": USER},
+            ["user"],
+        ),
+        "stage.updated": _event(
+            "stage.updated",
+            "Who is on stage changed (host first). Viewers' media sockets get the matching "
+            "`offer` from the relay; lay the tiles out side by side.",
+            {"members": {"type": "array", "items": STAGE_MEMBER, "maxItems": 4}},
+            ["members"],
+        ),
+        "stage.revoked": _event(
+            "stage.revoked",
+            "A guest left the stage or an invite ended (`reason`: revoked by the host, or left).",
+            {"user": USER, "reason": {"enum": ["revoked", "left"]}},
+            ["user"],
+        ),
+        "pk.invited": _event(
+            "pk.invited", "Room A invited room B to a PK (sent to both rooms).", {"pk": PK}, ["pk"]
+        ),
+        "pk.started": _event(
+            "pk.started",
+            "The PK started: both hosts are on both rooms' video; count down to `ends_at`.",
+            {"pk": PK},
+            ["pk"],
+        ),
+        "pk.score": _event(
+            "pk.score",
+            "Scores changed (paid GMV in whole currency units + gift coins, in the window).",
+            {"pk": ID, "a": {"type": "integer"}, "b": {"type": "integer"}},
+            ["pk", "a", "b"],
+        ),
+        "pk.ended": _event(
+            "pk.ended",
+            "The PK ended (time up or a host ended it): final scores and `winner`.",
+            {"pk": PK},
+            ["pk"],
+        ),
+        "pk.declined": _event(
+            "pk.declined", "The invite was declined or withdrawn.", {"pk": PK}, ["pk"]
+        ),
+    }
+)
+# --- end stage ---
 
 SERVER_FRAMES: dict[str, dict[str, Any]] = {
     "hello": {

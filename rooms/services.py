@@ -208,6 +208,12 @@ def room_go_live(*, actor: Actor, room: Room) -> Room:
         room.save(update_fields=["status", "started_at", "updated_at"])
         audit_record(actor=actor, action="room.live", obj=room)
         publish(room, room_state_event(room))
+        # issue 8: render the show to HLS for crowds, in this transaction (a rolled-back
+        # go-live renders nothing). Recording stays off until the dashboard has its toggle.
+        from media.hls.services import broadcast_start, hls_enabled
+
+        if hls_enabled():
+            broadcast_start(merchant=merchant, room=room, record=False)
     return room
 
 
@@ -230,6 +236,12 @@ def room_end(*, actor: Actor, room: Room) -> Room:
         from media.services import room_video_close
 
         room_video_close(room=room)
+        # issue 8: finish the HLS files (the recording, when one is kept); end the stage.
+        from media.hls.services import broadcast_stop
+        from media.stage import stage_end_all
+
+        broadcast_stop(merchant=actor.merchant, room=room)
+        stage_end_all(room=room)
     return room
 
 

@@ -10,10 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from commerce import selectors as commerce_selectors
+from commerce.models import Variant
+from commerce.templatetags.commerce import tr, variant_label
 from liveshop.errors import DomainError
 from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.models import Membership
@@ -21,6 +24,7 @@ from liveshop.tenancy.permissions import Perm, role_has
 
 from . import selectors, services
 from .forms import RoomForm
+from .models import Room
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -174,21 +178,83 @@ def room_status(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 # --- the live room (storefront) and the host console -----------------------------------
-# Issue 6 fills both pages; the video areas are the media app's partials
-# (templates/media/_player.html, templates/media/_publisher.html).
+# Both pages talk to the room WebSocket (static/js/rooms/socket.js) and the HTTP APIs of
+# commerce, economy and selling; the server renders only what the page needs before the
+# socket's `hello` arrives: the line-up as product cards and the URLs the scripts call.
+
+
+def _lineup_cards(*, merchant: Any, room: Room) -> list[dict[str, Any]]:
+    """The line-up as the product cards the room socket uses for pins (rooms.selling
+    `pinned_card` shape: id, name, price, currency, images, stock, variants)."""
+    products = selectors.lineup_products(room=room)
+    variants: dict[int, list[Variant]] = {}
+    for variant in Variant.objects.filter(
+        merchant=merchant, product__in=[p.pk for p in products], is_active=True
+    ).order_by("position", "id"):
+        variants.setdefault(variant.product_id, []).append(variant)
+    cards = []
+    for product in products:
+        own = variants.get(product.pk, [])
+        cards.append(
+            {
+                "id": product.pk,
+                "name": tr(product, "name"),
+                "price": product.price,
+                "currency": merchant.currency,
+                "images": list(product.images or [])[:4],
+                "stock": sum(v.stock for v in own),
+                "variants": [
+                    {
+                        "id": v.pk,
+                        "name": variant_label(v),
+                        "price": v.effective_price(product),
+                        "stock": v.stock,
+                    }
+                    for v in own
+                ],
+            }
+        )
+    return cards
+
+
+def _page_config(*, merchant: Any, room: Room, user: Any) -> dict[str, Any]:
+    m, slug = merchant.slug, room.slug
+    return {
+        "merchant": m,
+        "room": slug,
+        "status": room.status,
+        "currency": merchant.currency,
+        "digits": merchant.currency_exponent,
+        "me": {"id": user.pk, "name": user.display_name} if user.is_authenticated else None,
+        "ws": f"/ws/rooms/{m}/{slug}/",
+        "login": f"{reverse('login')}?next=/s/{m}/live/{slug}/",
+        "api": {
+            "orders": f"/api/v1/s/{m}/orders",
+            "wallet": f"/api/v1/s/{m}/wallet",
+            "leaderboard": f"/api/v1/s/{m}/rooms/{slug}/leaderboard",
+            "waitlist": f"/api/v1/s/{m}/rooms/{slug}/waitlist",
+            "stats": f"/api/v1/merchants/{m}/rooms/{slug}/stats",
+        },
+        "wallet_page": f"/s/{m}/wallet/",
+    }
 
 
 @storefront_view
 def room_page(request: HttpRequest, room: str) -> HttpResponse:
     merchant = request.merchant  # type: ignore[attr-defined]
     room_obj = selectors.room_get(merchant=merchant, slug=room)
+    lineup = _lineup_cards(merchant=merchant, room=room_obj)
     return render(
         request,
         "rooms/room.html",
         {
             "merchant": merchant,
             "room": room_obj,
-            "lineup": selectors.lineup_products(room=room_obj),
+            "lineup": lineup,
+            "config": {
+                **_page_config(merchant=merchant, room=room_obj, user=request.user),
+                "lineup": lineup,
+            },
         },
     )
 
@@ -197,8 +263,16 @@ def room_page(request: HttpRequest, room: str) -> HttpResponse:
 def room_console(request: HttpRequest, slug: str) -> HttpResponse:
     actor = _actor(request)
     room_obj = selectors.room_get(merchant=actor.merchant, slug=slug)
+    lineup = _lineup_cards(merchant=actor.merchant, room=room_obj)
     return render(
         request,
         "dashboard/rooms/console.html",
-        {"room": room_obj, "lineup": selectors.lineup_products(room=room_obj)},
+        {
+            "room": room_obj,
+            "lineup": lineup,
+            "config": {
+                **_page_config(merchant=actor.merchant, room=room_obj, user=request.user),
+                "lineup": lineup,
+            },
+        },
     )

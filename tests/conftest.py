@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from liveshop import ratelimit
@@ -51,6 +52,14 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[No
 def _fresh_rate_limits() -> Iterator[None]:
     yield
     ratelimit.reset_all()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """A page request leaves its language active in the thread (LocaleMiddleware does not
+    undo it): the next test starts in the default language again."""
+    yield
+    translation.deactivate()
 
 
 # --- the cast ---------------------------------------------------------------------------
@@ -126,3 +135,22 @@ def api() -> Callable[..., APIClient]:
 
 def error_code(response: Any) -> str:
     return response.json()["error"]["code"]
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Every event published to a room, as (room key, stored event with seq and ts): the real
+    writer still runs. Only what this test publishes, whatever the stream held before."""
+    from rooms.realtime.engine import get_engine
+
+    writer = get_engine().writer
+    seen: list[tuple[str, dict[str, Any]]] = []
+    original = writer.publish_sync
+
+    def record(room: str, events: Any) -> Any:
+        stored = original(room, events)
+        seen.extend((room, dict(e)) for e in stored)
+        return stored
+
+    monkeypatch.setattr(writer, "publish_sync", record)
+    return seen

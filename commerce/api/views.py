@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions, status
@@ -63,11 +64,11 @@ MAX_WEBHOOK_BYTES = 64 * 1024
 def _body(request: Request, allowed: set[str] | None = None) -> dict[str, Any]:
     data = request.data
     if not isinstance(data, Mapping):
-        raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        raise exceptions.ValidationError({"non_field_errors": [gettext("Send a JSON object.")]})
     if allowed is not None:
         unknown = set(data) - allowed
         if unknown:
-            raise ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+            raise ValidationError({k: [gettext("Unknown field.")] for k in sorted(unknown)})
     return dict(data)
 
 
@@ -226,7 +227,9 @@ class OrderListView(MerchantAPIView):
     def get(self, request: Request, m: str) -> Response:
         status_filter = _query(request, "status", 20)
         if status_filter and status_filter not in OrderStatus.values:
-            raise ValidationError({"status": [f"One of {', '.join(OrderStatus.values)}."]})
+            raise ValidationError(
+                {"status": [gettext("One of %s.") % ", ".join(OrderStatus.values)]}
+            )
         orders = selectors.order_list(
             merchant=self.merchant,
             status=status_filter,
@@ -246,7 +249,7 @@ class OrderListView(MerchantAPIView):
             else None
         )
         if shopper is None:
-            raise ValidationError({"shopper": ["No shopper account with this email."]})
+            raise ValidationError({"shopper": [gettext("No shopper account with this email.")]})
         order = services.order_draft_create(
             actor=self.actor, shopper=shopper, lines=data.get("lines") or (), room=data.get("room")
         )
@@ -341,7 +344,7 @@ class OrderRefundView(_OrderAction):
         data = _body(request, {"reason", "restock"})
         restock = data.get("restock", False)
         if not isinstance(restock, bool):
-            raise ValidationError({"restock": ["Must be true or false."]})
+            raise ValidationError({"restock": [gettext("Must be true or false.")]})
         order = services.order_refund(
             actor=self.actor, order=self._order(order_id), restock=restock, reason=_reason(data)
         )
@@ -351,7 +354,7 @@ class OrderRefundView(_OrderAction):
 def _reason(data: Mapping[str, Any]) -> str:
     reason = data.get("reason") or ""
     if not isinstance(reason, str) or len(reason) > 300:
-        raise ValidationError({"reason": ["Text of at most 300 characters."]})
+        raise ValidationError({"reason": [gettext("Text of at most 300 characters.")]})
     return reason
 
 
@@ -397,7 +400,9 @@ class ShopperAPIView(StorefrontAPIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         if isinstance(request.user, ApiKeyPrincipal):
-            raise exceptions.PermissionDenied("API keys act for a merchant, not a shopper.")
+            raise exceptions.PermissionDenied(
+                gettext("API keys act for a merchant, not a shopper.")
+            )
 
 
 def _with_lines(order: Order) -> Order:

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from liveshop.errors import Conflict
 
@@ -141,7 +142,8 @@ def sandbox_decide(*, payment_ref: str, approve: bool) -> SandboxCharge:
         charge = SandboxCharge.objects.get(payment_ref=payment_ref)
         if not updated:
             raise Conflict(
-                f"This payment is already {charge.get_state_display().lower()}.",
+                gettext("This payment is already %(state)s.")
+                % {"state": charge.get_state_display().lower()},
                 code="payment_decided",
             )
         _emit(charge, "payment.succeeded" if approve else "payment.failed", amount=charge.amount)

@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.utils import translation
 
+from ..models import OrderStatus
 from ..money import money_format
 
 register = template.Library()
@@ -54,3 +55,13 @@ _BADGES = {
 def status_badge(status: str) -> str:
     """The badge class for an order, payment or room status."""
     return _BADGES.get(str(status), "")
+
+
+@register.filter
+def order_status(value: str) -> str:
+    """An order status code (as stored on transitions) as people read it; unknown codes as
+    they are."""
+    try:
+        return str(OrderStatus(value).label)
+    except ValueError:
+        return str(value)

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -127,10 +128,10 @@ class StorefrontSlotsView(StorefrontAPIView):
         agent = _query(request, "agent", 20)
         agent_id = services._positive_int(agent) if agent else None
         if agent and agent_id is None:
-            raise ValidationError({"agent": ["Give an agent id."]})
+            raise ValidationError({"agent": [gettext("Give an agent id.")]})
         days_raw = _query(request, "days", 3) or "7"
         if not days_raw.isdigit() or not 1 <= int(days_raw) <= 30:
-            raise ValidationError({"days": ["A whole number from 1 to 30."]})
+            raise ValidationError({"days": [gettext("A whole number from 1 to 30.")]})
         slots = selectors.booking_slots(
             merchant=self.merchant, language=language, agent_id=agent_id, days=int(days_raw)
         )
@@ -338,7 +339,7 @@ class ShopperBookingStartView(_ShopperBookingView):
 def _status_filter(request: Request) -> str:
     value = _query(request, "status", 20)
     if value and value not in ConsultStatus.values:
-        raise ValidationError({"status": [f"One of {', '.join(ConsultStatus.values)}."]})
+        raise ValidationError({"status": [gettext("One of %s.") % ", ".join(ConsultStatus.values)]})
     return value
 
 
@@ -360,7 +361,7 @@ class ConsultListView(MerchantAPIView):
         agent = _query(request, "agent", 20)
         agent_id = services._positive_int(agent) if agent else None
         if agent and agent_id is None:
-            raise ValidationError({"agent": ["Give an agent id."]})
+            raise ValidationError({"agent": [gettext("Give an agent id.")]})
         consults = selectors.consult_list(
             actor=self.actor, status=_status_filter(request), agent_id=agent_id
         )
@@ -440,7 +441,7 @@ class AcceptView(MerchantAPIView):
         consult = None
         if data.get("consult") is not None:
             if not isinstance(data["consult"], str) or len(data["consult"]) > 32:
-                raise ValidationError({"consult": ["Give a consult id."]})
+                raise ValidationError({"consult": [gettext("Give a consult id.")]})
             consult = selectors.staff_consult_get(actor=self.actor, public_id=data["consult"])
         accepted = services.consult_accept(actor=self.actor, consult=consult)
         consult = selectors.consult_get(
@@ -482,7 +483,7 @@ class ConsultDetailView(_StaffConsultView):
         consult = self.consult(consult_id)  # outsiders and foreign ids: 404 before 400
         data = _body(request, {"notes"})
         if "notes" not in data:
-            raise ValidationError({"notes": ["This field is required."]})
+            raise ValidationError({"notes": [gettext("This field is required.")]})
         services.consult_notes_set(actor=self.actor, consult=consult, notes=data["notes"])
         return self.detail(consult_id)
 
@@ -634,7 +635,7 @@ class AnalyticsView(MerchantAPIView):
     def get(self, request: Request, m: str) -> Response:
         days_raw = _query(request, "days", 4) or "30"
         if not days_raw.isdigit() or not 1 <= int(days_raw) <= 365:
-            raise ValidationError({"days": ["A whole number from 1 to 365."]})
+            raise ValidationError({"days": [gettext("A whole number from 1 to 365.")]})
         since = timezone.now() - timedelta(days=int(days_raw))
         return Response(
             {

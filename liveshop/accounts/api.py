@@ -6,6 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.request import Request
@@ -13,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from liveshop.api.authentication import ApiKeyPrincipal
+from liveshop.i18n import supported
 
 from . import services
 from .models import AuthToken, User
@@ -20,11 +23,18 @@ from .models import AuthToken, User
 TokenOut = inline_serializer("TokenOut", {"token": serializers.CharField()})
 
 
+def _request_language() -> str:
+    """A new account's locale when none is given: the language this request is served in."""
+    return supported(translation.get_language()) or settings.LANGUAGE_CODE
+
+
 class RegisterIn(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, min_length=8, trim_whitespace=False)
     display_name = serializers.CharField(max_length=80)
-    locale = serializers.ChoiceField(choices=settings.LANGUAGES, required=False, default="en")
+    locale = serializers.ChoiceField(
+        choices=settings.LANGUAGES, required=False, default=_request_language
+    )
 
 
 class TokenIn(serializers.Serializer):
@@ -77,14 +87,14 @@ class TokenView(APIView):
         data.is_valid(raise_exception=True)
         raw = services.token_for_credentials(**data.validated_data, client=_client(request))
         if raw is None:
-            raise exceptions.AuthenticationFailed("Email or password is wrong.")
+            raise exceptions.AuthenticationFailed(gettext("Email or password is wrong."))
         return Response({"token": raw})
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
         if not isinstance(request.auth, AuthToken):
             raise exceptions.NotAuthenticated(
-                "Send the token to revoke as 'Authorization: Bearer <token>'."
+                gettext("Send the token to revoke as 'Authorization: Bearer <token>'.")
             )
         services.token_revoke(token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -94,5 +104,5 @@ class MeView(APIView):
     @extend_schema(responses={200: UserOut})
     def get(self, request: Request) -> Response:
         if isinstance(request.user, ApiKeyPrincipal):
-            raise exceptions.PermissionDenied("API keys act for a merchant, not a person.")
+            raise exceptions.PermissionDenied(gettext("API keys act for a merchant, not a person."))
         return Response(UserOut(request.user).data)

@@ -10,6 +10,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from liveshop.opaque import opaque_hash, opaque_new
 
@@ -22,7 +23,7 @@ def user_register(*, email: str, password: str, display_name: str, locale: str =
     """Create a user. Raises ValidationError naming the field for a taken email or weak password."""
     email = normalize_email(email)
     if User.objects.filter(email=email).exists():
-        raise ValidationError({"email": ["An account with this email already exists."]})
+        raise ValidationError({"email": [gettext("An account with this email already exists.")]})
     candidate = User(email=email, display_name=display_name)
     try:
         validate_password(password, user=candidate)

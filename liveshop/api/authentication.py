@@ -6,9 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from rest_framework import authentication, exceptions
 
 from liveshop.accounts.models import AuthToken
+from liveshop.i18n import activate_user_default
 from liveshop.opaque import opaque_hash
 from liveshop.tenancy.models import ApiKey
 from liveshop.tenancy.scope import rls_bypass
@@ -76,20 +78,21 @@ class BearerAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(
-                "Invalid Authorization header: use 'Bearer <token>'."
+                gettext("Invalid Authorization header: use 'Bearer <token>'.")
             )
         try:
             raw = header[1].decode()
         except UnicodeError as exc:
-            raise exceptions.AuthenticationFailed("Invalid token.") from exc
+            raise exceptions.AuthenticationFailed(gettext("Invalid token.")) from exc
         if raw.startswith(API_KEY_PREFIX):
             key = api_key_for(raw)
             if key is None:
-                raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+                raise exceptions.AuthenticationFailed(gettext("Invalid or revoked API key."))
             return ApiKeyPrincipal(key), key
         token = user_for_token(raw)
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or expired token.")
+            raise exceptions.AuthenticationFailed(gettext("Invalid or expired token."))
+        activate_user_default(request, token.user)
         return token.user, token
 
     def authenticate_header(self, request: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -26,9 +27,9 @@ def _flatten_first(detail: Any) -> str:
         for key, value in detail.items():
             text = _flatten_first(value)
             return text if key in ("non_field_errors", "detail") else f"{key}: {text}"
-        return "Invalid input."
+        return gettext("Invalid input.")
     if isinstance(detail, list):
-        return _flatten_first(detail[0]) if detail else "Invalid input."
+        return _flatten_first(detail[0]) if detail else gettext("Invalid input.")
     return str(detail)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
@@ -11,7 +12,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 class RequestTooLarge(exceptions.APIException):
     status_code = 413
-    default_detail = "Request body too large."
+    default_detail = gettext_lazy("Request body too large.")
     default_code = "too_large"
 
 
@@ -31,7 +32,7 @@ class BoundedJSONParser(JSONParser):
         data = super().parse(stream, media_type, parser_context)
         if contains_nul(data):
             # Postgres cannot store NUL in text or jsonb; no legitimate client sends one.
-            raise exceptions.ParseError("Text may not contain NUL characters.")
+            raise exceptions.ParseError(gettext("Text may not contain NUL characters."))
         return data
 
 

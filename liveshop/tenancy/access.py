@@ -12,9 +12,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext
 
 from .models import ApiKey, Membership, Merchant
-from .permissions import Perm, role_has, role_perms, scopes_have
+from .permissions import Perm, Role, role_has, role_perms, scopes_have
 from .scope import tenant_scope
 
 
@@ -35,7 +36,14 @@ class Actor:
 
     def require(self, perm: Perm) -> None:
         if not self.can(perm):
-            raise PermissionDenied(f"Your role does not allow this ({perm}).")
+            raise PermissionDenied(
+                gettext("Your role does not allow this (%(perm)s).") % {"perm": perm}
+            )
+
+    @property
+    def role_label(self) -> str:
+        """The staff role as people read it (empty for an API key)."""
+        return str(Role(self.role).label) if self.role else ""
 
     @property
     def perms(self) -> frozenset[Perm]:

@@ -10,6 +10,8 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
+from liveshop.i18n import activate_merchant_default
+
 from .access import access_merchant, merchant_get
 from .permissions import Perm
 from .scope import tenant_scope
@@ -45,6 +47,7 @@ def storefront_view(view: View) -> View:
     def wrapper(request: HttpRequest, m: str, *args: Any, **kwargs: Any) -> HttpResponse:
         merchant = merchant_get(m)
         request.merchant = merchant  # type: ignore[attr-defined]
+        activate_merchant_default(request, merchant)
         user_id = request.user.pk if request.user.is_authenticated else None
         with tenant_scope(merchant.id, user_id=user_id):
             return view(request, *args, **kwargs)

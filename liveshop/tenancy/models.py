@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .permissions import Role
 
@@ -115,6 +116,14 @@ class Membership(TenantModel):
         return f"{self.user_id}@{self.merchant_id}:{self.role}"
 
 
+INVITE_STATUS_LABELS = {
+    "pending": pgettext_lazy("invitation", "Pending"),
+    "accepted": pgettext_lazy("invitation", "Accepted"),
+    "revoked": pgettext_lazy("invitation", "Revoked"),
+    "expired": pgettext_lazy("invitation", "Expired"),
+}
+
+
 class StaffInvite(TenantModel):
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Role.choices)
@@ -146,6 +155,11 @@ class StaffInvite(TenantModel):
         if self.expires_at <= now():
             return "expired"
         return "pending"
+
+    @property
+    def status_label(self) -> str:
+        """`status` as people read it, in the current language."""
+        return str(INVITE_STATUS_LABELS[self.status])
 
 
 class ApiKey(TenantModel):

@@ -3,7 +3,11 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from liveshop.accounts.models import User, normalize_email
+from liveshop.i18n import recipient_language
 
 from .models import Merchant, StaffInvite
 from .scope import tenant_scope
@@ -22,11 +26,11 @@ def send_invite_email(invite_id: int, merchant_id: int, link: str) -> bool:
             return False
         merchant: Merchant = invite.merchant
         context = {"invite": invite, "merchant": merchant, "link": link}
-        send_mail(
-            subject=f"You are invited to {merchant.name} on LiveShop",
-            message=render_to_string("emails/invite.txt", context),
-            from_email=None,
-            recipient_list=[invite.email],
-        )
+        # In the invitee's language when they have an account already, else the shop's.
+        invitee = User.objects.filter(email=normalize_email(invite.email)).first()
+        with translation.override(recipient_language(invitee, merchant)):
+            subject = gettext("You are invited to %(name)s on LiveShop") % {"name": merchant.name}
+            body = render_to_string("emails/invite.txt", context)
+        send_mail(subject=subject, message=body, from_email=None, recipient_list=[invite.email])
         StaffInvite.objects.filter(pk=invite.pk).update(email_sent_at=timezone.now())
     return True

@@ -277,6 +277,7 @@ class RelayClient:
         profile: str = "room",
         detached: bool = False,
         publisher: str | None = None,
+        max_subscribers: int | None = None,
     ) -> dict[str, Any]:
         """Publish or subscribe → {"type": "answer", "sdp", "tracks"}. A subscriber gets
         every feed but its own `identity`'s, or only `publisher`'s."""
@@ -296,6 +297,8 @@ class RelayClient:
             fields["identity"] = identity
         if publisher is not None:
             fields["publisher"] = publisher
+        if max_subscribers is not None:
+            fields["max_subscribers"] = max_subscribers
         return await self.request("offer", **fields)
 
     async def answer(self, *, session: str, peer: str, sdp: str) -> dict[str, Any]:
@@ -360,6 +363,11 @@ class RelayClient:
         await self.request(
             "unpull", session=session, address=address, remote_session=remote_session
         )
+
+    async def kick(self, session: str, identity: str, *, reason: str = "revoked") -> bool:
+        """Stop `identity` publishing in `session` now (a revoked co-host)."""
+        reply = await self.request("kick", session=session, identity=identity, reason=reason)
+        return bool(reply.get("kicked"))
 
     async def close_session(self, session: str) -> None:
         await self.request("close_session", session=session)

@@ -381,6 +381,7 @@ class Relay:
         owner: Owner | None = None,
         detached: bool = False,
         publisher: str | None = None,
+        max_subscribers: int | None = None,
     ) -> dict[str, Any]:
         """A client's offer to publish or subscribe → `{"type": "answer", "sdp", "tracks"}`.
 
@@ -405,7 +406,9 @@ class Relay:
                 if role == "publish":
                     assert identity is not None
                     return await self._publish(sess, the_peer, sdp, info, identity)
-                return await self._subscribe(sess, the_peer, sdp, info, identity, publisher)
+                return await self._subscribe(
+                    sess, the_peer, sdp, info, identity, publisher, max_subscribers
+                )
         finally:
             await self._maybe_forget_peer(sess, the_peer)
 
@@ -537,6 +540,26 @@ class Relay:
                     await self.leave(
                         session=sess.key, peer=peer.id, reason="disconnect", owner=owner
                     )
+
+    async def kick(self, session: str, identity: str, *, reason: str = "revoked") -> dict[str, Any]:
+        """Stop a publisher now, wherever it publishes from (a co-host whose grant was
+        revoked): its publish leg is closed (`closed {reason}` to its peer), its feeds end
+        and viewers get `publisher.left` and a renegotiation. No grace. → {"kicked"}"""
+        sess = self.sessions.get(session)
+        publisher = sess.publishers.get(identity) if sess is not None else None
+        if sess is None or publisher is None or publisher.remote is not None:
+            return {"kicked": False}
+        leg = publisher.leg
+        if leg is None:  # away: it must not come back
+            self._remove_publisher(sess, publisher, notify=True)
+            await self._maybe_end_session(sess)
+            return {"kicked": True}
+        peer = leg.peer
+        async with peer.lock:
+            await self._publish_lost(sess, leg, reason, away=False)
+        await self._maybe_forget_peer(sess, peer)
+        self.counters["kicks"] += 1
+        return {"kicked": True}
 
     async def close_session(self, session: str, *, reason: str = "closed") -> dict[str, Any]:
         """End everything in a session (the room ended, the consult was closed)."""
@@ -803,9 +826,11 @@ class Relay:
         info: SdpInfo,
         exclude: str | None,
         only: str | None,
+        cap: int | None = None,
     ) -> dict[str, Any]:
         limits = self.config.limits(sess.profile)
         if peer.subscribe is None:
+            self._check_viewer_cap(sess, cap)
             if len(sess.subscribe_legs()) >= limits.max_subscribers:
                 raise RelayError("subscriber_limit", f"at most {limits.max_subscribers} viewers")
             self._check_budget()
@@ -847,10 +872,13 @@ class Relay:
                 slot.track.stop()
             await pc.close()
             raise RelayError("sdp_invalid", f"offer rejected: {exc}") from exc
-        if len(sess.subscribe_legs()) >= limits.max_subscribers:  # others joined meanwhile
+        over_cap = cap is not None and len(sess.subscribe_legs()) >= cap
+        if over_cap or len(sess.subscribe_legs()) >= limits.max_subscribers:  # others joined
             for slot in leg.slots:
                 slot.track.stop()
             await pc.close()
+            if over_cap:
+                raise RelayError("viewer_cap", f"this room takes {cap} WebRTC viewers")
             raise RelayError("subscriber_limit", f"at most {limits.max_subscribers} viewers")
 
         peer.subscribe = leg
@@ -871,6 +899,13 @@ class Relay:
                 {"identity": p.identity, "state": p.state} for p in sess.publishers.values()
             ],
         }
+
+    @staticmethod
+    def _check_viewer_cap(sess: Session, cap: int | None) -> None:
+        """The web side's cap for this viewer (the merchant's plan): beyond it the viewer
+        is sent to HLS. Viewers already connected are never dropped for it."""
+        if cap is not None and len(sess.subscribe_legs()) >= cap:
+            raise RelayError("viewer_cap", f"this room takes {cap} WebRTC viewers")
 
     def _bind(self, slot: Slot, feed: Feed | None) -> None:
         slot.feed = feed

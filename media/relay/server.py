@@ -235,6 +235,7 @@ class ControlServer:
                 profile=choice(m, "profile", PROFILES, default="room"),
                 detached=boolean(m, "detached"),
                 publisher=optional_token(m, "publisher", max_len=128),
+                max_subscribers=_optional_count(m, "max_subscribers"),
                 owner=conn,
             )
         if op == "answer":
@@ -299,6 +300,12 @@ class ControlServer:
             return relay.watch(token(m, "session"), conn)
         if op == "unwatch":
             return relay.unwatch(token(m, "session"), conn)
+        if op == "kick":
+            return await relay.kick(
+                token(m, "session"),
+                token(m, "identity", max_len=128),
+                reason=choice(m, "reason", ("revoked", "ended"), default="revoked"),
+            )
         if op == "close_session":
             return await relay.close_session(token(m, "session"))
         if op == "status":
@@ -306,6 +313,15 @@ class ControlServer:
         if op == "ping":
             return {}
         raise RelayError("bad_request", f"unknown op {str(op)[:40]!r}")
+
+
+def _optional_count(m: dict[str, Any], name: str) -> int | None:
+    value = m.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1_000_000:
+        raise RelayError("bad_request", f"{name} must be a count")
+    return value
 
 
 def _error(request_id: Any, exc: RelayError) -> dict[str, Any]:

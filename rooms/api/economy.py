@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from commerce.api.views import IDEMPOTENCY_HEADER_OPTIONAL, ShopperAPIView
 from liveshop.api.views import MerchantAPIView, StorefrontAPIView
+from liveshop.errors import DomainError
 from liveshop.tenancy.permissions import Perm
 
 from .. import economy, selectors
@@ -99,7 +100,9 @@ class StaffTopUpOut(TopUpOut):
 
 class WalletOut(serializers.Serializer):
     balance = serializers.IntegerField()
-    entries = EntryOut(many=True, help_text="The latest 50 movements, newest first")
+    entries = EntryOut(
+        many=True, help_text="50 movements, newest first (`?before=<id>` pages back)"
+    )
     topups = TopUpOut(many=True, help_text="The latest 10 top-ups, newest first")
     packages = serializers.ListField(child=serializers.DictField(), help_text="{coins, price}")
     currency = serializers.CharField()
@@ -153,7 +156,7 @@ class GiftTotalsOut(serializers.Serializer):
     coins = serializers.IntegerField()
     senders = serializers.IntegerField()
     by_gift = GiftTotalRowOut(many=True)
-    top = LeaderRowOut(many=True, help_text="Top gifters (without `since` only)")
+    top = LeaderRowOut(many=True, help_text="Top gifters, most coins first")
 
 
 class TopUpRefundIn(serializers.Serializer):
@@ -181,14 +184,25 @@ class WalletView(ShopperAPIView):
 
     serializer_class = WalletOut
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "before", OpenApiTypes.INT, description="Entries older than this entry id"
+            )
+        ]
+    )
     def get(self, request: Request, m: str) -> Response:
+        raw = str(request.query_params.get("before", ""))[:19]
+        before = int(raw) if raw.isdigit() else None
         wallet = economy.wallet_get_or_create(merchant=self.merchant, user=request.user)
         topups = economy.topup_list(merchant=self.merchant, user=request.user)[:10]
         return Response(
             {
                 "balance": wallet.balance,
                 "currency": self.merchant.currency,
-                "entries": EntryOut(economy.wallet_entries(wallet=wallet), many=True).data,
+                "entries": EntryOut(
+                    economy.wallet_entries(wallet=wallet, before=before), many=True
+                ).data,
                 "topups": TopUpOut(topups, many=True).data,
                 "packages": economy.topup_packages(self.merchant),
             }
@@ -249,11 +263,13 @@ class RoomGiftSendView(ShopperAPIView):
     @extend_schema(
         request=GiftSendIn,
         responses={201: GiftSentOut, 200: GiftSentOut},
-        description="400 `unknown_gift`; 409 `insufficient_coins` (top up), `room_ended`.",
+        description="400 `unknown_gift`; 409 `insufficient_coins` (top up), `room_ended`; "
+        "403 `banned`/`muted`.",
     )
     def post(self, request: Request, m: str, room: str) -> Response:
         data = _body(request, {"gift", "count", "nonce"})
         found = selectors.room_get(merchant=self.merchant, slug=room)
+        _refuse_if_restricted(room=found, user=request.user)
         result = economy.gift_send(
             merchant=self.merchant,
             room=found,
@@ -267,6 +283,34 @@ class RoomGiftSendView(ShopperAPIView):
         )
 
 
+def _refuse_if_restricted(*, room: Any, user: Any) -> None:
+    """Muted or banned users cannot gift over HTTP either (the room engine's check)."""
+    from rooms.moderation import write_refusal
+
+    refusal = write_refusal(room=room, user=user)
+    if refusal is not None:
+        code, message = refusal
+        raise DomainError(message, code=code, status=403)
+
+
+SINCE_PARAM = OpenApiParameter(
+    "since", OpenApiTypes.DATETIME, description="Only gifts from then on (e.g. the show's start)"
+)
+
+
+def _since(request: Request) -> Any:
+    raw = str(request.query_params.get("since", ""))[:40]
+    if not raw:
+        return None
+    try:
+        since = parse_datetime(raw)
+    except ValueError:
+        since = None
+    if since is None:
+        raise ValidationError({"since": ["Give an ISO 8601 date and time."]})
+    return since
+
+
 LIMIT_PARAM = OpenApiParameter("limit", OpenApiTypes.INT, description="1–50, default 10")
 
 
@@ -275,12 +319,14 @@ class LeaderboardView(StorefrontAPIView):
 
     serializer_class = LeaderboardOut
 
-    @extend_schema(parameters=[LIMIT_PARAM], auth=[])
+    @extend_schema(parameters=[LIMIT_PARAM, SINCE_PARAM], auth=[])
     def get(self, request: Request, m: str, room: str) -> Response:
         found = selectors.room_get(merchant=self.merchant, slug=room)
-        raw = str(request.query_params.get("limit", "10"))
+        raw = str(request.query_params.get("limit", "10"))[:6]
         limit = int(raw) if raw.isdigit() else 10
-        rows = economy.leaderboard(merchant=self.merchant, room=found, limit=limit)
+        rows = economy.leaderboard(
+            merchant=self.merchant, room=found, limit=limit, since=_since(request)
+        )
         return Response({"results": rows})
 
 
@@ -333,11 +379,6 @@ class GiftDetailView(MerchantAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-SINCE_PARAM = OpenApiParameter(
-    "since", OpenApiTypes.DATETIME, description="Only gifts from then on (e.g. the show's start)"
-)
-
-
 class RoomGiftTotalsView(MerchantAPIView):
     """What a room received in gifts: totals, per gift, and the top gifters."""
 
@@ -347,16 +388,9 @@ class RoomGiftTotalsView(MerchantAPIView):
     @extend_schema(parameters=[SINCE_PARAM])
     def get(self, request: Request, m: str, slug: str) -> Response:
         room = selectors.room_get(merchant=self.merchant, slug=slug)
-        since = None
-        raw = str(request.query_params.get("since", ""))[:40]
-        if raw:
-            try:
-                since = parse_datetime(raw)
-            except ValueError:
-                since = None
-            if since is None:
-                raise ValidationError({"since": ["Give an ISO 8601 date and time."]})
-        return Response(economy.gift_totals(merchant=self.merchant, room=room, since=since))
+        return Response(
+            economy.gift_totals(merchant=self.merchant, room=room, since=_since(request))
+        )
 
 
 class StaffTopUpListView(MerchantAPIView):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -25,10 +26,10 @@ ROOM_INPUT = {"slug", "title", "description", "cover", "scheduled_at", "host", "
 
 def _room_data(request: Request, *, partial: bool) -> tuple[dict[str, Any], list[Any] | None]:
     if not isinstance(request.data, Mapping):
-        raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        raise exceptions.ValidationError({"non_field_errors": [gettext("Send a JSON object.")]})
     unknown = set(request.data) - ROOM_INPUT
     if unknown:
-        raise ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+        raise ValidationError({k: [gettext("Unknown field.")] for k in sorted(unknown)})
     parsed = RoomIn(data=request.data, partial=partial)
     parsed.is_valid(raise_exception=True)
     data = dict(parsed.validated_data)
@@ -96,7 +97,7 @@ class RoomLineupView(MerchantAPIView):
     def put(self, request: Request, m: str, slug: str) -> Response:
         room = selectors.room_get(merchant=self.merchant, slug=slug)
         if not isinstance(request.data, Mapping):
-            raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+            raise exceptions.ValidationError({"non_field_errors": [gettext("Send a JSON object.")]})
         services.room_lineup_set(
             actor=self.actor,
             room=room,

@@ -71,7 +71,9 @@ class FrameQueue:
         self._frames: deque[str] = deque()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
-        self._sending: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._in_send = False
+        self._cancelled_by_close = False
         self._finish_code: int | None = None
 
     def __len__(self) -> int:
@@ -98,8 +100,9 @@ class FrameQueue:
         self._wake.set()
         self._drained.set()
         # A send blocked on a socket that takes nothing would hold the writer forever.
-        if self._sending is not None and not self._sending.done():
-            self._sending.cancel()
+        if self._in_send and self._runner is not None and not self._runner.done():
+            self._cancelled_by_close = True
+            self._runner.cancel()
 
     def finish(self, code: int) -> None:
         """Close with `code` once the frames already queued are sent (an `error` frame
@@ -114,7 +117,10 @@ class FrameQueue:
             await self._drained.wait()
 
     async def run(self) -> None:
-        """The writer: sends queued frames until closed, then closes the socket with the code."""
+        """The writer: sends queued frames until closed, then closes the socket with the code.
+        A send stuck on a dead socket is cancelled by `close` (this task is cancelled: no
+        task per frame, which at thousands of viewers × ten batches a second costs)."""
+        self._runner = asyncio.current_task()
         try:
             while True:
                 while not self._frames and self.close_code is None:
@@ -127,17 +133,17 @@ class FrameQueue:
                     break
                 frame = self._frames.popleft()
                 self._drained.set()
-                self._sending = asyncio.ensure_future(self._send(frame))
+                self._in_send = True
                 try:
-                    await asyncio.shield(self._sending)
-                except asyncio.CancelledError:
-                    if self.close_code is None or not self._sending.cancelled():
-                        self._sending.cancel()
-                        raise
-                    break  # cancelled by close(): stop sending, go close
+                    await self._send(frame)
                 finally:
-                    self._sending = None
+                    self._in_send = False
                 self.sent += 1
+        except asyncio.CancelledError:
+            if not self._cancelled_by_close:
+                raise
+            if self._runner is not None:
+                self._runner.uncancel()  # cancelled by close(): stop sending, go close
         except Exception:
             log.exception("room socket send failed")
             self.close(1011)

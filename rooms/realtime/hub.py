@@ -46,6 +46,8 @@ from .stream import (
 
 log = logging.getLogger("liveshop.rooms.realtime")
 
+PINNED, UNPINNED, ROOM_STATE = "product.pinned", "product.unpinned", "room.state"
+
 
 class StatsSource(Protocol):
     async def room_stats(self, room: str) -> dict[str, int]:
@@ -89,6 +91,9 @@ class RoomHub:
         self._pos: Position | None = None
         self._pending: list[Event] = []
         self._recent: deque[Event] = deque(maxlen=config.recent_chat)
+        self._room_state: dict[str, Any] = {}
+        """`hello.room` fields the hub saw change (pinned, status, host), newest first wins:
+        the consumer's database read may predate an event that is already ≤ `hello.seq`."""
         self._stats: dict[str, int] = {"viewers": 0, "likes": 0}
         self._stats_json = dumps(self._stats)
         self._sent_stats_json = self._stats_json
@@ -219,6 +224,8 @@ class RoomHub:
 
     def _hello(self, sub: Subscriber, seq: int, gap: bool, room: Mapping[str, Any]) -> None:
         recent = [e for e in self._recent if e["seq"] <= seq]
+        if self._room_state:
+            room = {**room, **self._room_state}
         if not sub.offer(hello_frame(seq=seq, gap=gap, room=room, recent=recent)):
             self.catching.discard(sub)
             sub.close(CLOSE_TOO_SLOW)
@@ -375,10 +382,19 @@ class RoomHub:
             self._maybe_idle()
 
     def _remember(self, events: list[Event]) -> None:
-        """Keep the newest chat for `hello.recent`, without messages moderation removed."""
+        """Keep the newest chat for `hello.recent`, without messages moderation removed, and
+        the room state events change (the pinned product, status, host) for `hello.room`."""
         for event in events:
             if event["type"] == CHAT:
                 self._recent.append(event)
+            elif event["type"] == PINNED:
+                self._room_state["pinned"] = event.get("product")
+            elif event["type"] == UNPINNED:
+                self._room_state["pinned"] = None
+            elif event["type"] == ROOM_STATE:
+                for key in ("status", "host"):
+                    if key in event:
+                        self._room_state[key] = event[key]
             elif event["type"] == REMOVED:
                 removed = event.get(REMOVED_FIELD)
                 kept = [e for e in self._recent if e["seq"] != removed]

@@ -65,7 +65,6 @@ from assistant.models import FaqEntry, RoomAssistant  # noqa: E402
 from liveshop.tenancy.scope import tenant_scope  # noqa: E402
 from rooms.events import room_key  # noqa: E402
 from rooms.models import RoomProduct  # noqa: E402
-from rooms.realtime.engine import get_engine  # noqa: E402
 from tests.factories import ProductFactory, RoomFactory  # noqa: E402
 
 
@@ -78,21 +77,6 @@ def _fresh_assistant_caches() -> Iterator[None]:
     yield
     assistant_selectors.room_settings_forget()
     text_cache_clear()
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Every event published to a room, as (room key, event): the real writer still runs."""
-    writer = get_engine().writer
-    seen: list[tuple[str, dict[str, Any]]] = []
-    original = writer.publish_sync
-
-    def record(room: str, events: Any) -> Any:
-        seen.extend((room, dict(e)) for e in events)
-        return original(room, events)
-
-    monkeypatch.setattr(writer, "publish_sync", record)
-    return seen
 
 
 def answers(published: list[tuple[str, dict[str, Any]]], room: Any = None) -> list[dict[str, Any]]:

@@ -471,3 +471,48 @@ class TestBadInput:
                 user_id=10**12,
             )
         assert q is not None and q.user_id is None
+
+
+class TestLiveSellingState:
+    """The assistant reads the room's pin and flash sale from the live-selling services."""
+
+    def test_pin_and_flash_sale_reach_the_room_context(
+        self, merchant: Any, host: Any, shop: dict[str, Any]
+    ) -> None:
+        from assistant.catalog import room_context
+        from liveshop.tenancy.access import Actor
+        from rooms import selling
+        from rooms.models import RoomStatus
+
+        room = shop["room"]
+        with tenant_scope(merchant.id):
+            room.status = RoomStatus.LIVE
+            room.save(update_fields=["status"])
+            assert room_context(room=room, merchant=merchant).pinned_product_id is None
+        actor = Actor(merchant=merchant, user=host, role="host")
+        selling.pin_product(actor=actor, room=room, product_id=shop["hoodie"].pk)
+        with tenant_scope(merchant.id):
+            variant = Variant.objects.filter(product=shop["tee"]).order_by("id").first()
+        sale = selling.flash_sale_start(
+            actor=actor,
+            room=room,
+            product_id=shop["tee"].pk,
+            variant_id=variant.pk,
+            price=990,
+            units=5,
+            duration_s=60,
+        )
+        with tenant_scope(merchant.id):
+            context = room_context(room=room, merchant=merchant)
+        # Starting a sale pins its product.
+        assert context.pinned_product_id == str(shop["tee"].pk)
+        (running,) = context.flash_sales
+        assert (running.product_id, running.price, running.units_left) == (
+            str(shop["tee"].pk),
+            990,
+            5,
+        )
+        assert running.ends_at == sale.ends_at
+        selling.flash_sale_stop(actor=actor, room=room)
+        with tenant_scope(merchant.id):
+            assert room_context(room=room, merchant=merchant).flash_sales == ()

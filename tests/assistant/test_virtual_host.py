@@ -45,7 +45,12 @@ def schedule(
 
 
 def pins(published: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    return [e for _k, e in published if e["type"] in ("product.pinned", "product.unpinned")]
+    """Pin events as published (without the stream's seq and ts)."""
+    return [
+        {k: v for k, v in e.items() if k not in ("seq", "ts")}
+        for _k, e in published
+        if e["type"] in ("product.pinned", "product.unpinned")
+    ]
 
 
 def advance(at: Any, capture: Any) -> int:

@@ -239,6 +239,9 @@ class TestGiftSend:
                 },
             )
         ]
+        from rooms.protocol import event_problems
+
+        assert event_problems({**published[0][1], "seq": 1, "ts": 1}) == []
         with tenant_scope(merchant.id):
             entry = LedgerEntry.objects.get(kind="gift")
         assert (entry.amount, entry.balance_after, entry.room_id, entry.count) == (

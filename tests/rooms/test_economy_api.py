@@ -51,6 +51,8 @@ class TestWallet:
         assert [(e["kind"], e["amount"]) for e in body["entries"]] == [("grant", 100)]
         assert body["packages"][0] == {"coins": 60, "price": 600}
         assert api().get(f"{S}/wallet").status_code == 401
+        entry = body["entries"][0]["id"]
+        assert api(shopper).get(f"{S}/wallet?before={entry}").json()["entries"] == []
 
     def test_unknown_merchant_is_404(self, api, shopper):
         assert api(shopper).get("/api/v1/s/nope/wallet").status_code == 404
@@ -135,6 +137,20 @@ class TestGifts:
             client.post(f"{S}/rooms/nope/gifts", {"gift": "rose", "nonce": "f"}, format="json")
         ).status_code == 404
 
+    def test_muted_or_banned_cannot_gift(self, api, merchant, host, shopper, gifts, room):
+        from rooms.models import Restriction
+
+        with tenant_scope(merchant.id):
+            Restriction.objects.create(
+                merchant=merchant, room=room, user=shopper, kind="mute", created_by=host
+            )
+        response = api(shopper).post(
+            f"{S}/rooms/show/gifts", {"gift": "rose", "nonce": "m"}, format="json"
+        )
+        assert response.status_code == 403 and error_code(response) == "muted"
+        with tenant_scope(merchant.id):
+            assert not Wallet.objects.filter(user=shopper).exists()
+
     def test_a_foreign_room_is_404(self, api, merchant, other_merchant, shopper, gifts):
         RoomFactory(merchant=other_merchant, host=UserFactory(), slug="theirs", status="live")
         response = isolated(
@@ -158,6 +174,9 @@ class TestGifts:
             ]
         }
         assert len(api().get(f"{S}/rooms/show/leaderboard?limit=1").json()["results"]) == 1
+        later = api().get(f"{S}/rooms/show/leaderboard?since=2999-01-01T00:00:00Z")
+        assert later.json() == {"results": []}
+        assert api().get(f"{S}/rooms/show/leaderboard?since=soon").status_code == 400
         assert api().get(f"{S}/rooms/nope/leaderboard").status_code == 404
 
 

@@ -229,3 +229,24 @@ def test_topup_orders_say_what_they_bought(merchant, owner, shopper, client):
     assert 'data-test="order-topup"' in html
     html = login(owner).get(f"/dashboard/acme/orders/{topup.order_id}/").content.decode()
     assert 'data-test="order-topup"' in html and "60 coins" in html
+
+
+def test_history_pages_back(merchant, shopper, gifts, monkeypatch):
+    from rooms import economy_views
+
+    monkeypatch.setattr(economy_views, "PAGE", 2)
+    room = RoomFactory(merchant=merchant, host=shopper, slug="show", status="live")
+    for i in range(3):
+        economy.gift_send(
+            merchant=merchant, room=room, user=shopper, gift_code="rose", nonce=str(i)
+        )
+    client = login(shopper)
+    html = client.get("/s/acme/wallet/").content.decode()
+    assert html.count('data-test="ledger-entry"') == 2 and 'data-test="wallet-older"' in html
+    with tenant_scope(merchant.id):
+        from rooms.models import LedgerEntry
+
+        ids = list(LedgerEntry.objects.order_by("-id").values_list("id", flat=True))
+    older = client.get(f"/s/acme/wallet/?before={ids[1]}").content.decode()
+    assert older.count('data-test="ledger-entry"') == 2
+    assert 'data-kind="grant"' in older and 'data-test="wallet-older"' not in older

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.test import Client
@@ -18,7 +17,6 @@ from liveshop.tenancy.scope import tenant_scope
 from rooms import services
 from rooms.models import Room, RoomProduct
 from rooms.protocol import event_problems
-from rooms.realtime.engine import get_engine
 from tests.commerce.conftest import isolated, refused
 from tests.conftest import error_code
 from tests.factories import PASSWORD, ProductFactory, RoomFactory
@@ -54,7 +52,7 @@ class TestServices:
             services.room_go_live(actor=actor, room=room)
 
     def test_go_live_and_end_tell_the_room(
-        self, merchant, host, django_capture_on_commit_callbacks, monkeypatch
+        self, merchant, host, django_capture_on_commit_callbacks, monkeypatch, published
     ):
         import media.services
 
@@ -66,7 +64,7 @@ class TestServices:
             services.room_go_live(actor=actor, room=room)
         with django_capture_on_commit_callbacks(execute=True):
             services.room_end(actor=actor, room=room)
-        events = async_to_sync(get_engine().stream.read_recent)(str(room.pk), 10)
+        events = [e for key, e in published if key == str(room.pk)]
         states = [(e["status"], e["host"]) for e in events if e["type"] == "room.state"]
         expected_host = {"id": host.pk, "name": host.display_name}
         assert states == [("live", expected_host), ("ended", expected_host)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import zoneinfo
 
 from django.conf import settings
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from ..models import CURRENCIES, SLUG_RE, ApiKey, AuditEvent, Membership, Merchant, StaffInvite
@@ -32,7 +33,7 @@ class MerchantOut(serializers.ModelSerializer):
 
 def _validate_tz(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise serializers.ValidationError("Unknown time zone.")
+        raise serializers.ValidationError(gettext("Unknown time zone."))
 
 
 class MerchantIn(serializers.Serializer):

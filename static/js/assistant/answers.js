@@ -4,6 +4,9 @@
  * Everything is built with textContent (answers quote shoppers' and merchants' text). */
 (function () {
   "use strict";
+  // Strings go through Django's JavaScript catalog (/jsi18n/, loaded by base.html); English
+  // when it is missing.
+  var gettext = window.gettext || function (s) { return s; };
   var DIGITS = { JPY: 0 };
 
   function money(minor, currency) {
@@ -39,7 +42,7 @@
     var label = money(price, product.currency);
     if (product.price_max && !product.flash_sale) label += " – " + money(product.price_max, product.currency);
     body.appendChild(el("span", "price", label));
-    if (product.stock === 0) body.appendChild(el("span", "badge", a.dataset.soldOut || "sold out"));
+    if (product.stock === 0) body.appendChild(el("span", "badge", gettext("Sold out")));
     a.appendChild(body);
     return a;
   }
@@ -48,7 +51,7 @@
     options = options || {};
     var item = el("li", "assistant-answer" + (event.pinned ? " pinned" : ""));
     item.dataset.questionSeq = event.question_seq;
-    var who = event.by === "host" ? (event.host && event.host.name) || "Host" : event.assistant || "Assistant";
+    var who = event.by === "host" ? (event.host && event.host.name) || gettext("Host") : event.assistant || gettext("Assistant");
     item.appendChild(el("strong", "assistant-who", who));
     if (event.question) item.appendChild(el("q", "assistant-question-text", event.question));
     item.appendChild(el("span", "assistant-text", event.text));
@@ -58,7 +61,7 @@
       item.appendChild(cards);
     }
     if (event.handoff && options.userId && event.asker === options.userId && options.onConsult) {
-      var btn = el("button", "btn btn-sm", options.consultLabel || "Talk to us 1:1");
+      var btn = el("button", "btn btn-sm", options.consultLabel || gettext("Talk to us 1:1"));
       btn.type = "button";
       btn.addEventListener("click", function () { options.onConsult(event.handoff); });
       item.appendChild(btn);

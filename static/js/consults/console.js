@@ -29,7 +29,9 @@
   function presence(body) {
     return C.api("POST", d.apiPresence, body).then(function (res) {
       if (!res.ok) { note(C.errorText(res)); return; }
-      field("presence").textContent = res.data.status;
+      // The badge shows the status as its button names it (translated by the template).
+      var named = root.querySelector('button[data-status="' + res.data.status + '"]');
+      field("presence").textContent = named ? named.textContent : res.data.status;
       field("presence").className = "badge " + (res.data.status === "online" ? "badge-ok" : res.data.status === "busy" ? "badge-warn" : "");
       root.querySelectorAll("[data-status]").forEach(function (b) {
         b.className = "btn btn-sm" + (b.dataset.status === res.data.status ? "" : " btn-secondary");
@@ -135,7 +137,7 @@
     (x.recent_chat || []).forEach(function (m) { box.appendChild(C.el("p", {"class": "muted", text: "“" + m.text + "”"})); });
     var orders = C.el("ul", {});
     (x.past_orders || []).forEach(function (o) {
-      orders.appendChild(C.el("li", {text: "#" + o.number + " · " + o.status + " · " + C.money(o.total, o.currency)}));
+      orders.appendChild(C.el("li", {text: "#" + o.number + " · " + C.orderStatus(o.status) + " · " + C.money(o.total, o.currency)}));
     });
     box.appendChild(C.el("p", {"class": "muted", text: T.orders + ": " + (x.orders_count || 0)}));
     box.appendChild(orders);
@@ -154,7 +156,7 @@
     var body = field("cart-lines");
     body.textContent = "";
     cartStatus = order ? order.status : "";
-    field("cart-status").textContent = cartStatus;
+    field("cart-status").textContent = cartStatus ? C.orderStatus(cartStatus) : "";
     field("cart-status").dataset.status = cartStatus;
     field("cart-status").hidden = !cartStatus;
     cartLines = [];

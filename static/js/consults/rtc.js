@@ -11,6 +11,13 @@
    Plain JavaScript, no framework. */
 (function () {
   "use strict";
+  // Strings go through Django's JavaScript catalog (/jsi18n/, loaded by base.html); English
+  // when it is missing.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (fmt, obj, named) {
+    return named ? fmt.replace(/%\((\w+)\)s/g, function (m, k) { return String(obj[k]); })
+      : fmt.replace(/%s/g, function () { return String(obj.shift()); });
+  };
 
   var GATHER_CAP_MS = 5000;
 
@@ -45,7 +52,7 @@
 
   function errorText(result, fallback) {
     var e = result && result.data && result.data.error;
-    return (e && e.message) || fallback || "Something went wrong.";
+    return (e && e.message) || fallback || gettext("Something went wrong.");
   }
 
   function uuid() {
@@ -119,7 +126,7 @@
     var self = this;
     return api("POST", this.o.joinUrl).then(function (res) {
       if (!res.ok) {
-        self.status(errorText(res, "Could not join the consult."), "error");
+        self.status(errorText(res, gettext("Could not join the consult.")), "error");
         if (res.status === 409 || res.status === 404) { self.ended = true; if (self.o.onClosed) self.o.onClosed(res); }
         else self.retry();
         return;
@@ -139,7 +146,7 @@
         self.closePeers();
         if (self.ended || ev.code === 1000) return;
         if (ev.code === 4401 || ev.code === 4403 || ev.code === 4404) {
-          self.status("The consult refused this connection (" + ev.code + ").", "error");
+          self.status(interpolate(gettext("The consult refused this connection (%(code)s)."), {code: ev.code}, true), "error");
           return;
         }
         self.retry();
@@ -151,8 +158,8 @@
     var self = this;
     if (this.ended) return;
     this.retries += 1;
-    if (this.retries > 8) { this.status("Connection lost.", "error"); return; }
-    this.status("Reconnecting…", "warn");
+    if (this.retries > 8) { this.status(gettext("Connection lost."), "error"); return; }
+    this.status(gettext("Reconnecting…"), "warn");
     setTimeout(function () { self.connect(); }, Math.min(8000, 500 * Math.pow(2, this.retries - 1)));
   };
 
@@ -192,10 +199,10 @@
           if (frame.role === "subscribe") {
             this.subChain = this.subChain.then(function () {
               return pc.setRemoteDescription({type: "answer", sdp: frame.sdp});
-            }).catch(function (e) { self.status("Media answer failed: " + e, "error"); });
+            }).catch(function (e) { self.status(interpolate(gettext("Media answer failed: %(error)s"), {error: e}, true), "error"); });
           } else {
             pc.setRemoteDescription({type: "answer", sdp: frame.sdp})
-              .catch(function (e) { self.status("Media answer failed: " + e, "error"); });
+              .catch(function (e) { self.status(interpolate(gettext("Media answer failed: %(error)s"), {error: e}, true), "error"); });
           }
         }
         break;
@@ -207,7 +214,7 @@
             .then(function () { return sub.createAnswer(); })
             .then(function (answer) { return sub.setLocalDescription(answer); })
             .then(function () { self.send({type: "answer", sdp: sub.localDescription.sdp}); });
-        }).catch(function (e) { self.status("Renegotiation failed: " + e, "error"); });
+        }).catch(function (e) { self.status(interpolate(gettext("Renegotiation failed: %(error)s"), {error: e}, true), "error"); });
         break;
       case "closed":
         // The relay dropped a leg (e.g. a failed connection): make a new one.
@@ -248,7 +255,7 @@
     if (this.starting) return this.starting;
     var work = this.subscribeOnly ? Promise.resolve() : this.getLocal().then(function () { return self.publish(); });
     this.starting = work.then(function () { return self.subscribe(); })
-      .catch(function (e) { self.status("Camera or microphone unavailable: " + e, "error"); })
+      .catch(function (e) { self.status(interpolate(gettext("Camera or microphone unavailable: %(error)s"), {error: e}, true), "error"); })
       .then(function () { self.starting = null; });
     return this.starting;
   };
@@ -384,7 +391,18 @@
     if (this.ws) this.ws.close(1000);
   };
 
+  /* An order status code (as the API sends it) as people read it. */
+  function orderStatus(code) {
+    var labels = {
+      draft: gettext("Draft"), pending_payment: gettext("Awaiting payment"), paid: gettext("Paid"),
+      fulfilled: gettext("Fulfilled"), expired: gettext("Expired"), cancelled: gettext("Cancelled"),
+      refunded: gettext("Refunded")
+    };
+    return labels[code] || code;
+  }
+
   window.LiveShopConsults = {
-    ConsultSession: ConsultSession, api: api, errorText: errorText, uuid: uuid, money: money, el: el
+    ConsultSession: ConsultSession, api: api, errorText: errorText, uuid: uuid, money: money, el: el,
+    orderStatus: orderStatus
   };
 })();

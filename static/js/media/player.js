@@ -8,6 +8,11 @@
  * ended. Audio starts muted (autoplay rules) with a tap-to-unmute button. A quality
  * indicator is computed from getStats. Everything reconnects by itself with backoff.
  *
+ * Crowds (issue 8): past the room's WebRTC viewer cap the socket refuses our offer with
+ * `viewer_cap` (and the room's HLS master playlist); the player then plays HLS (hls.js from
+ * static/vendor, or native HLS) and says so (`data-mode` = webrtc | hls, and a badge). It
+ * also switches when WebRTC cannot connect (FAILS_BEFORE_HLS failures in a row).
+ *
  * The page may listen for the bubbling `liveshop:player-state` event ({detail: {state}}).
  * For tests: `window.liveshopPlayers[0]` exposes `state`, `pc` and `videoStats()`.
  */
@@ -19,6 +24,8 @@
   var WAIT_POLL_MS = 5000; // room not live yet: re-check its status this often
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 10000;
+  var FAILS_BEFORE_HLS = 3; // WebRTC connections failed in a row before falling back to HLS
+  var HLS_RETRY_MS = 4000; // the playlist is not written yet: try again
 
   function wsUrl(merchant, room) {
     var scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -66,6 +73,11 @@
     this.lastFramesAt = 0;
     this.lastStats = null;
     this.ended = false;
+    this.mode = "webrtc";
+    this.failures = 0;
+    this.hls = null;
+    this.modeBadge = el.querySelector("[data-role=mode]");
+    this.videoByMid = {};
     var self = this;
     this.unmuteButton.addEventListener("click", function () { self.unmute(); });
     window.addEventListener("online", function () { self.retryNow(); });
@@ -128,7 +140,7 @@
           this.onError({ code: "room_not_live" }); // no offer until the show starts
           return;
         }
-        if (!this.pc) this.subscribe();
+        if (!this.pc && this.mode !== "hls") this.subscribe();
         break;
       case "answer":
         if (frame.role !== "subscribe" || !this.pc) return;
@@ -141,7 +153,8 @@
         }
         if (this.hostAway) this.setState("away");
         this.negotiate(function (pc) {
-          return pc.setRemoteDescription({ type: "answer", sdp: frame.sdp });
+          return pc.setRemoteDescription({ type: "answer", sdp: frame.sdp })
+            .then(function () { self.relayout(); });
         });
         this.backoff = BACKOFF_MIN_MS;
         break;
@@ -152,7 +165,10 @@
           return pc.setRemoteDescription({ type: "offer", sdp: frame.sdp })
             .then(function () { return pc.createAnswer(); })
             .then(function (answer) { return pc.setLocalDescription(answer); })
-            .then(function () { self.send({ type: "answer", sdp: pc.localDescription.sdp }); });
+            .then(function () {
+              self.send({ type: "answer", sdp: pc.localDescription.sdp });
+              self.relayout();
+            });
         });
         break;
       case "publisher.joined":
@@ -189,6 +205,7 @@
   Player.prototype.onError = function (frame) {
     var self = this;
     if (frame.code === "room_ended") { this.end(); return; }
+    if (frame.code === "viewer_cap") { this.switchToHls(frame.hls); return; }
     if (frame.code === "room_not_live") {
       this.closePc();
       this.setState("waiting");
@@ -242,8 +259,61 @@
       });
   };
 
+  // --- HLS: crowds, or a network WebRTC cannot get through -------------------------------
+
+  Player.prototype.setMode = function (mode) {
+    this.mode = mode;
+    this.el.dataset.mode = mode;
+    if (this.modeBadge) {
+      this.modeBadge.textContent = mode === "hls" ? this.el.dataset.labelModeHls : this.el.dataset.labelModeWebrtc;
+      this.modeBadge.title = mode === "hls" ? this.el.dataset.labelModeHlsHint : this.el.dataset.labelModeWebrtcHint;
+    }
+  };
+
+  Player.prototype.hlsUrl = function (url) {
+    return url || ("/hls/" + encodeURIComponent(this.merchant) + "/" + encodeURIComponent(this.room) + "/master.m3u8");
+  };
+
+  Player.prototype.switchToHls = function (url) {
+    var self = this;
+    if (this.ended) return;
+    this.closePc();
+    clearTimeout(this.retryTimer);
+    this.setMode("hls");
+    var src = this.hlsUrl(url);
+    this.hlsSrc = src;
+    var video = this.video;
+    Object.keys(this.audio).forEach(function (id) { self.audio[id].srcObject = null; });
+    this.audio = {};
+    while (this.tiles.firstChild) this.tiles.removeChild(this.tiles.firstChild);
+    video.srcObject = null;
+    if (this.hls) { this.hls.destroy(); this.hls = null; }
+    var playing = function () { if (self.mode === "hls" && !self.ended) self.setState("live"); };
+    video.addEventListener("playing", playing);
+    if (window.Hls && window.Hls.isSupported()) {
+      var hls = new window.Hls({ liveSyncDurationCount: 3, lowLatencyMode: false });
+      this.hls = hls;
+      hls.on(window.Hls.Events.ERROR, function (event, data) {
+        if (!data.fatal || self.hls !== hls) return;
+        // No playlist yet (the worker is starting) or a network hiccup: try again shortly.
+        hls.destroy();
+        self.hls = null;
+        self.retryTimer = setTimeout(function () { self.switchToHls(url); }, HLS_RETRY_MS);
+      });
+      hls.loadSource(src);
+      hls.attachMedia(video);
+      hls.on(window.Hls.Events.MANIFEST_PARSED, function () { video.play().catch(function () {}); });
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = src; // Safari: native HLS
+      video.play().catch(function () {});
+    } else {
+      this.setState("unavailable");
+    }
+  };
+
   Player.prototype.end = function () {
     this.ended = true;
+    if (this.hls) { this.hls.destroy(); this.hls = null; }
     clearTimeout(this.retryTimer);
     this.closePc();
     if (this.ws) {
@@ -275,7 +345,7 @@
 
   Player.prototype.subscribe = function () {
     var self = this;
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || this.ended) return;
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || this.ended || this.mode === "hls") return;
     this.closePc();
     var pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.pc = pc;
@@ -285,7 +355,10 @@
     pc.ontrack = function (event) { self.attach(event); };
     pc.onconnectionstatechange = function () {
       if (self.pc !== pc) return;
+      if (pc.connectionState === "connected") self.failures = 0;
       if (pc.connectionState === "failed") {
+        self.failures += 1;
+        if (self.failures >= FAILS_BEFORE_HLS) { self.switchToHls(null); return; }
         self.closePc();
         self.setState(self.hostAway ? "away" : "connecting");
         self.retry(function () { self.subscribe(); });
@@ -306,6 +379,11 @@
   Player.prototype.closePc = function () {
     var pc = this.pc;
     this.pc = null;
+    this.videoByMid = {};
+    if (this.tiles) {
+      while (this.tiles.firstChild) this.tiles.removeChild(this.tiles.firstChild);
+      this.el.dataset.tiles = "0";
+    }
     if (pc) {
       pc.ontrack = null;
       pc.onconnectionstatechange = null;
@@ -337,18 +415,64 @@
       audio.play().catch(function () { /* muted autoplay is allowed; unmute retries */ });
       return;
     }
-    var target = this.video;
-    if (publisher !== null && publisher !== this.host) {
-      target = document.createElement("video"); // a co-host: a smaller tile
-      target.className = "media-player-tile";
-      target.muted = true;
-      target.autoplay = true;
-      target.playsInline = true;
-      this.tiles.appendChild(target);
-      track.addEventListener("ended", function () { target.remove(); });
+    // Video: remember the track by m-line; relayout() puts the host in the main picture and
+    // co-hosts / the PK partner side by side, following the relay's `tracks` (an m-line can be
+    // parked and reused for another publisher on renegotiation).
+    this.videoByMid[mid] = track;
+    track.addEventListener("ended", function () {
+      if (self.videoByMid[mid] === track) delete self.videoByMid[mid];
+      self.relayout();
+    });
+    if (publisher === null && mid === null) {
+      this.video.srcObject = new MediaStream([track]); // no mid: a single-picture fallback
+      this.video.play().catch(function () {});
+      return;
     }
-    target.srcObject = new MediaStream([track]);
-    target.play().catch(function () { /* starts once media flows */ });
+    this.relayout();
+  };
+
+  Player.prototype.relayout = function () {
+    var self = this;
+    var wanted = {}; // mid → publisher, video m-lines carrying a feed
+    this.tracks.forEach(function (t) { if (t.kind === "video" && t.publisher) wanted[t.mid] = t.publisher; });
+    var hostMid = null;
+    Object.keys(this.videoByMid).forEach(function (mid) { if (wanted[mid] === self.host) hostMid = mid; });
+    if (hostMid !== null) {
+      var hostTrack = this.videoByMid[hostMid];
+      var current = this.video.srcObject && this.video.srcObject.getVideoTracks()[0];
+      if (current !== hostTrack) {
+        this.video.srcObject = new MediaStream([hostTrack]);
+        this.video.play().catch(function () {});
+      }
+    }
+    var tiles = {};
+    Array.prototype.forEach.call(this.tiles.querySelectorAll("video"), function (tile) {
+      tiles[tile.dataset.mid] = tile;
+    });
+    Object.keys(tiles).forEach(function (mid) {
+      var publisher = wanted[mid];
+      if (!publisher || publisher === self.host || !self.videoByMid[mid]) {
+        tiles[mid].remove();
+        delete tiles[mid];
+      } else if (tiles[mid].dataset.publisher !== publisher) {
+        tiles[mid].dataset.publisher = publisher;
+      }
+    });
+    Object.keys(this.videoByMid).forEach(function (mid) {
+      var publisher = wanted[mid];
+      if (!publisher || publisher === self.host || tiles[mid]) return;
+      var tile = document.createElement("video"); // a co-host or the PK partner
+      tile.className = "media-player-tile";
+      tile.muted = true;
+      tile.autoplay = true;
+      tile.playsInline = true;
+      tile.dataset.mid = mid;
+      tile.dataset.publisher = publisher;
+      tile.srcObject = new MediaStream([self.videoByMid[mid]]);
+      self.tiles.appendChild(tile);
+      tile.play().catch(function () { /* starts once media flows */ });
+    });
+    this.el.dataset.tiles = String(this.tiles.querySelectorAll("video").length);
   };
 
   Player.prototype.unmute = function () {
@@ -381,6 +505,7 @@
 
   Player.prototype.tick = function () {
     var self = this;
+    if (this.mode === "hls" && this.video && !this.video.paused && this.state !== "live") this.setState("live");
     if (!this.pc || this.ended) return;
     this.videoStats().then(function (s) {
       if (!s) return;
@@ -426,6 +551,7 @@
       var player = new Player(nodes[i]);
       nodes[i].liveshopPlayer = player;
       players.push(player);
+      player.setMode("webrtc");
       player.start();
     }
   }

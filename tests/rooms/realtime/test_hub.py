@@ -373,6 +373,40 @@ def test_hello_recent_carries_the_last_chat_without_removed_messages(backend: Ba
     run(scenario())
 
 
+def test_hello_room_follows_pins_and_state_the_hub_delivered(backend: Backend) -> None:
+    """The consumer reads `hello.room` before joining; a pin or state change delivered in
+    between (seq <= hello.seq, so never replayed) still reaches the joiner's hello."""
+
+    async def scenario() -> None:
+        engine = engine_for(backend)
+        engine.start()
+        first = Viewer()
+        stale = {**ROOM_INFO, "pinned": None, "status": "scheduled"}
+        await engine.registry.join(ROOM, first.queue, room_info=stale)
+        card = {"id": 7, "name": "Tee", "price": 1900, "currency": "EUR"}
+        await engine.writer.publish(
+            ROOM,
+            [{"type": "product.pinned", "product": card}, {"type": "room.state", "status": "live"}],
+        )
+        await until(lambda: last_to(first) == 2)
+        late = Viewer()
+        await engine.registry.join(ROOM, late.queue, room_info=stale)
+        await until(lambda: late.frames)
+        room = late.parsed()[0]["room"]
+        assert room["pinned"] == card and room["status"] == "live"
+        await engine.writer.publish(ROOM, [{"type": "product.unpinned"}])
+        await until(lambda: last_to(first) == 3)
+        third = Viewer()
+        await engine.registry.join(ROOM, third.queue, room_info={**stale, "pinned": card})
+        await until(lambda: third.frames)
+        assert third.parsed()[0]["room"]["pinned"] is None
+        for v in (first, late, third):
+            await v.stop()
+        await engine.aclose()
+
+    run(scenario())
+
+
 def test_hub_stops_after_the_last_viewer_leaves(backend: Backend) -> None:
     async def scenario() -> None:
         engine = engine_for(backend)

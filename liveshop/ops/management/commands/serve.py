@@ -73,6 +73,10 @@ class Command(BaseCommand):
             "--no-access-log",
             "--ws-max-size",
             str(64 * 1024),
+            # Room batches are the same bytes for every viewer; per-connection compression
+            # would make each socket pay to deflate them again (rooms/realtime/README.md).
+            "--ws-per-message-deflate",
+            "false",
         ]
         if options["server"] == "daphne":
             web = [python, "-m", "daphne", "-b", host, "-p", str(port), "liveshop.asgi:application"]
