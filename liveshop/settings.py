@@ -373,6 +373,8 @@ LIVESHOP_ROOM_FRAME_RATE = env.str("LIVESHOP_ROOM_FRAME_RATE", default="100/10s"
 LIVESHOP_ROOM_CHAT_BURST_RATE = env.str("LIVESHOP_ROOM_CHAT_BURST_RATE", default="6/s")
 LIVESHOP_ROOM_CONN_FRAME_RATE = env.str("LIVESHOP_ROOM_CONN_FRAME_RATE", default="20/s")
 LIVESHOP_ROOM_IP_FRAME_RATE = env.str("LIVESHOP_ROOM_IP_FRAME_RATE", default="6000/10s")
+# "Someone just bought" events per room at most (a flash sale's payments are not a flood).
+LIVESHOP_ROOM_PURCHASE_EVENT_RATE = env.str("LIVESHOP_ROOM_PURCHASE_EVENT_RATE", default="3/s")
 LIVESHOP_ROOM_ABUSE_STRIKES = env.int("LIVESHOP_ROOM_ABUSE_STRIKES", default=20)
 LIVESHOP_ROOM_WRITE_CHECK_S = env.float("LIVESHOP_ROOM_WRITE_CHECK_S", default=2.0)
 # Bench only: also route the tutorial-style group_send room (bench/room_baseline.py).

@@ -26,7 +26,8 @@ the first waiting shoppers, in order, each holding one unit for
 second); `GET …/waitlist` shows a shopper their position or offer.
 
 Purchases. A paid order placed from a room publishes `purchase {product, name, city?}`
-(anonymised: no shopper) unless the room's `purchase_events` flag is off.
+(anonymised: no shopper) unless the room's `purchase_events` flag is off; at most
+`LIVESHOP_ROOM_PURCHASE_EVENT_RATE` (3/s) per room, the rest are not announced.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commerce.models import MAX_PRICE, Order, OrderStatus, Product, Variant
+from liveshop import ratelimit
 from liveshop.errors import Conflict
 from liveshop.tenancy.access import Actor
 from liveshop.tenancy.models import Merchant
@@ -482,6 +484,15 @@ def _end(sale: FlashSale, reason: str) -> None:
     _watch_forget(sale.merchant_id)
 
 
+def room_ended(*, room: Room) -> None:
+    """The show ended (inside `room_end`'s transaction): its running flash sale ends too."""
+    for sale in FlashSale.objects.select_for_update().filter(
+        merchant_id=room.merchant_id, room=room, status=FlashSaleStatus.RUNNING
+    ):
+        _end(sale, "room_ended")
+    _watch_forget(room.merchant_id)
+
+
 def _end_due(room: Room) -> None:
     for sale in FlashSale.objects.select_for_update().filter(
         merchant_id=room.merchant_id,
@@ -622,6 +633,14 @@ def room_order_transitioned(*, order: Order, from_status: str, to_status: str) -
 def _purchase_event(order: Order) -> None:
     room = Room.objects.filter(merchant_id=order.merchant_id, pk=order.room_id or 0).first()
     if room is None or not purchase_events_on(room):
+        return
+    # A flash sale pays hundreds of orders a second: viewers see a few, not a flood of
+    # events no batch may fold.
+    if not ratelimit.hit(
+        ratelimit.rate_parse(settings.LIVESHOP_ROOM_PURCHASE_EVENT_RATE),
+        "room-purchase",
+        str(room.pk),
+    ):
         return
     record = RoomOrder.objects.filter(merchant_id=order.merchant_id, order=order).first()
     product_id = None
@@ -843,21 +862,63 @@ def _waitlist_view(sale: FlashSale, shopper: Any) -> dict[str, Any]:
 # --- the host's counters ----------------------------------------------------------------
 
 
+_redis_client: Any = None
+
+
+def _live_counts(room: Room) -> tuple[int, int] | None:
+    """(viewers now, likes) from the realtime engine's presence and like counters — the
+    numbers the room's batches carry — or None when they cannot be read."""
+    global _redis_client
+    from .realtime.engine import get_engine
+    from .realtime.likes import MemoryLikes
+    from .realtime.presence import MemoryPresence
+
+    key = str(room.pk)
+    try:
+        engine = get_engine()
+        presence, likes = engine.presence, engine.likes
+        if isinstance(presence, MemoryPresence) and isinstance(likes, MemoryLikes):
+            now = presence.clock()
+            with presence.store.lock:
+                viewers = sum(1 for t in presence.store.expiry.get(key, {}).values() if t > now)
+            return viewers, int(likes._totals[key])
+        if isinstance(presence, MemoryPresence) or isinstance(likes, MemoryLikes):
+            return None
+        if _redis_client is None:
+            import redis
+
+            _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        pipe = _redis_client.pipeline(transaction=False)
+        pipe.zcount(presence.key(key), f"({presence.clock()}", "+inf")
+        pipe.get(likes.key(key))
+        viewers_raw, likes_raw = pipe.execute()
+        return int(viewers_raw or 0), int(likes_raw or 0)
+    except Exception:
+        log.warning("room %s: live counters unavailable", key, exc_info=True)
+        return None
+
+
 def room_stats(*, merchant: Merchant, room: Room) -> dict[str, Any]:
     """This show's counters: `{viewers, likes, gifts, coins, orders, gmv, currency}` —
-    viewers watching now, likes in total, gifts/coins/paid orders since it went live."""
+    viewers watching now and likes (the engine's live counters; the stored watch sessions
+    and like totals when those cannot be read), gifts/coins/paid orders since it went
+    live."""
     since = room.started_at
-    viewers = (
-        WatchSession.objects.filter(merchant=merchant, room=room, ended_at__isnull=True)
-        .values("viewer")
-        .distinct()
-        .count()
-    )
-    likes = (
-        RoomLikes.objects.filter(merchant=merchant, room=room)
-        .values_list("total", flat=True)
-        .first()
-    )
+    live = _live_counts(room)
+    if live is not None:
+        viewers, likes = live
+    else:
+        viewers = (
+            WatchSession.objects.filter(merchant=merchant, room=room, ended_at__isnull=True)
+            .values("viewer")
+            .distinct()
+            .count()
+        )
+        likes = (
+            RoomLikes.objects.filter(merchant=merchant, room=room)
+            .values_list("total", flat=True)
+            .first()
+        ) or 0
     orders = Order.objects.filter(
         merchant=merchant,
         room=room,

@@ -228,6 +228,10 @@ def room_end(*, actor: Actor, room: Room) -> Room:
         room.save(update_fields=["status", "ended_at", "updated_at"])
         audit_record(actor=actor, action="room.ended", obj=room)
         publish(room, room_state_event(room))
+        # A flash sale does not outlive its show.
+        from .selling import room_ended
+
+        room_ended(room=room)
         # The show is over: drop its viewers', co-hosts' and encoders' peer connections.
         from media.services import room_video_close
 

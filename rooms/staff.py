@@ -2,10 +2,12 @@
 
 The consumer calls `handle` (sync, via database_sync_to_async) for these frame types. The
 gate here is the engine's: only staff of the room's merchant with `Perm.HOST_ROOMS` (pin,
-unpin, flash sales) or `Perm.MODERATE` (moderate) get past it; shoppers, anonymous viewers
-and other merchants' staff are refused. `HANDLERS` maps each frame type to the service
-that does the work (the live selling work fills them in); until then they answer
-`not_available`. Errors raised here become `error` frames with the frame's nonce.
+unpin, flash sales) or `Perm.MODERATE` (moderate) get past it, and for `moderate` also the
+room's moderators (shoppers promoted for this one room; they get `actor=None` and a subset
+of the actions, see `rooms.moderation.moderate`); shoppers, anonymous viewers and other
+merchants' staff are refused. `HANDLERS` maps each frame type to the service that does the
+work (`rooms.selling`, `rooms.moderation`); `_not_available` answers for a frame switched
+off. Errors raised here become `error` frames with the frame's nonce.
 """
 
 from __future__ import annotations
@@ -69,7 +71,6 @@ HANDLERS: dict[str, Handler] = {
     "moderate": _moderate,
     "flash_sale.start": _flash_sale_start,
 }
-NOT_AVAILABLE = _not_available  # for a deployment that wants to switch a frame off
 
 REQUIRED_PERM: dict[str, Perm] = {
     "pin": Perm.HOST_ROOMS,

@@ -267,6 +267,14 @@ class TestFlashSale:
         }
         assert selling.flash_sales_tick(now=later)["ended"] == 0
 
+    def test_ending_the_show_ends_the_sale(self, merchant, host, room, product, published):
+        from rooms.services import room_end
+
+        self.start(merchant, host, room, product)
+        room_end(actor=actor(host, merchant), room=room)
+        assert published[-1][1]["type"] == "flash_sale.ended"
+        assert published[-1][1]["reason"] == "room_ended"
+
 
 class TestWaitlist:
     @pytest.fixture
@@ -401,6 +409,13 @@ class TestPurchaseEvents:
         self.pay(merchant, shopper, buy(merchant, shopper, product, room))
         assert published == []
 
+    def test_a_burst_of_payments_is_announced_a_few_times(
+        self, merchant, shopper, room, product, published
+    ):
+        for _ in range(5):
+            self.pay(merchant, shopper, buy(merchant, shopper, product, room))
+        assert types(published) == ["purchase"] * 3  # LIVESHOP_ROOM_PURCHASE_EVENT_RATE
+
 
 class TestStats:
     def test_counts_this_shows_paid_orders(self, merchant, shopper, room, product):
@@ -421,3 +436,39 @@ class TestStats:
             "gmv": 3800,
             "currency": merchant.currency,
         }
+
+
+def test_stats_read_the_engines_live_viewers_and_likes(merchant, room, monkeypatch, settings):
+    """The console's viewers and likes are the room's live counters (Redis in the Postgres
+    pass, process memory in the embedded one), like the batches' stats."""
+    import asyncio
+
+    from rooms.realtime import engine as engine_module
+    from rooms.realtime.config import RealtimeConfig
+    from rooms.realtime.engine import RealtimeEngine
+    from rooms.realtime.persist import MemoryEventSink
+    from rooms.realtime.presence import MemoryWatchSink
+
+    eng = RealtimeEngine.build(
+        RealtimeConfig(),
+        sink=MemoryEventSink(),
+        watch_sink=MemoryWatchSink(),
+        redis_url=settings.REDIS_URL,
+        prefix=f"{settings.LIVESHOP_REDIS_PREFIX}:s{uuid.uuid4().hex[:8]}",
+    )
+    monkeypatch.setattr(engine_module, "_engine", eng)
+
+    async def watch() -> None:
+        for viewer in ("u:1", "u:2", "d:abc"):
+            await eng.presence.connect(str(room.pk), viewer)
+        eng.likes.add(str(room.pk), 7)
+        await eng.likes.flush()
+        for part in (eng.likes, eng.presence, eng.stream):
+            closer = getattr(part, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    asyncio.run(watch())
+    with tenant_scope(merchant.id):
+        stats = selling.room_stats(merchant=merchant, room=room)
+    assert (stats["viewers"], stats["likes"]) == (3, 7)
