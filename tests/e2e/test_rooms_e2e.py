@@ -50,6 +50,7 @@ def console_line(text: str) -> str:
 def test_live_selling_in_the_room(browser, login, base_url):
     host_ctx = browser.new_context()
     shopper_ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    anonymous_ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     host = host_ctx.new_page()
     shopper = shopper_ctx.new_page()
     log: list[str] = []
@@ -103,6 +104,16 @@ def test_live_selling_in_the_room(browser, login, base_url):
         host.press('[data-test="console-chat-input"]', "Enter")
         shopper.wait_for_selector(chat_line("Welcome, everyone!"))
         shopper.wait_for_selector(chat_line("Hello from the shopper"))
+        # an anonymous viewer watches and reads along, and is asked to sign in to take part
+        anonymous = anonymous_ctx.new_page()
+        anonymous.goto(f"{base_url}/s/demo/live/{slug}/")
+        anonymous.wait_for_selector('[data-live-room][data-ready="1"][data-socket="open"]')
+        anonymous.wait_for_selector(chat_line("Welcome, everyone!"))
+        assert anonymous.locator('[data-test="chat-input"]').count() == 0
+        assert anonymous.locator('[data-test="sign-in-to-chat"]').is_visible()
+        anonymous.click('[data-test="like"]')
+        anonymous.wait_for_selector('[data-test="room-notice"] a:has-text("Sign in")')
+
         # viewers and likes reach the console from batch stats
         shopper.click('[data-test="like"]')
         shopper.click('[data-test="like"]')
@@ -227,3 +238,4 @@ def test_live_selling_in_the_room(browser, login, base_url):
     finally:
         host_ctx.close()
         shopper_ctx.close()
+        anonymous_ctx.close()
