@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
@@ -46,7 +47,7 @@ class PKInviteIn(serializers.Serializer):
 
 def _body(request: Request, serializer: type[serializers.Serializer]) -> dict[str, Any]:
     if not isinstance(request.data, dict):
-        raise DomainError("Send a JSON object.", code="invalid")
+        raise DomainError(_("Send a JSON object."), code="invalid")
     parsed = serializer(data=request.data)
     parsed.is_valid(raise_exception=True)
     return dict(parsed.validated_data)
