@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext
 
 from liveshop import ratelimit
 from liveshop.errors import DomainError
@@ -71,7 +71,7 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
                 {
                     "type": "error",
                     "code": "viewer_cap",
-                    "message": str(_("This show is crowded: switching to the HLS stream.")),
+                    "message": gettext("This show is crowded: switching to the HLS stream."),
                     "hls": await self._hls_url(),
                 }
             )

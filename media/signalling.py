@@ -390,7 +390,6 @@ def _refusal(exc: RelayError) -> SignallingError:
         "busy": "Video is busy right now. Try again shortly.",
         "relay_full": "Video is at capacity right now. Try again shortly.",
         "subscriber_limit": "This room has the most viewers it can take right now.",
-        "viewer_cap": "This room has the most video viewers it can take right now.",
         "internal": "Video failed. Try again.",
     }
     code = exc.code if exc.code != "moved" else "unavailable"
