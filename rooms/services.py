@@ -209,11 +209,11 @@ def room_go_live(*, actor: Actor, room: Room) -> Room:
         audit_record(actor=actor, action="room.live", obj=room)
         publish(room, room_state_event(room))
         # issue 8: render the show to HLS for crowds, in this transaction (a rolled-back
-        # go-live renders nothing). Recording stays off until the dashboard has its toggle.
+        # go-live renders nothing), kept as a replay when the merchant records shows.
         from media.hls.services import broadcast_start, hls_enabled
 
         if hls_enabled():
-            broadcast_start(merchant=merchant, room=room, record=False)
+            broadcast_start(merchant=merchant, room=room, record=merchant.record_shows)
     return room
 
 

@@ -43,6 +43,15 @@ class MerchantSettingsForm(forms.Form):
         ),
     )
 
+    record_shows = forms.BooleanField(
+        label=_("Record live shows"),
+        required=False,
+        help_text=_(
+            "Keep each show for a replay page that plays it with the product line-up"
+            " (when the platform renders HLS)."
+        ),
+    )
+
     def clean_allowed_origins(self) -> list[str]:
         return [
             line.strip()

@@ -69,6 +69,10 @@ class Merchant(models.Model):
     locale = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     allowed_origins = models.JSONField(default=list, blank=True)
+    record_shows = models.BooleanField(
+        default=False,
+        help_text="Keep every live show's HLS rendition as a replay (needs HLS on the platform).",
+    )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="merchants")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now)

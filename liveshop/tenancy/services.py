@@ -110,7 +110,7 @@ def merchant_signup(
     return merchant
 
 
-SETTINGS_FIELDS = ("name", "currency", "locale", "timezone", "allowed_origins")
+SETTINGS_FIELDS = ("name", "currency", "locale", "timezone", "allowed_origins", "record_shows")
 
 
 def merchant_update(*, actor: Actor, **changes: Any) -> Merchant:

@@ -207,6 +207,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "locale": merchant.locale,
         "timezone": merchant.timezone,
         "allowed_origins": "\n".join(merchant.allowed_origins),
+        "record_shows": merchant.record_shows,
     }
     form = MerchantSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

@@ -42,6 +42,19 @@ def test_go_live_starts_hls_and_end_stops_it_and_the_stage(
     assert [r.pk for r in closed] == [room.pk]
 
 
+def test_a_merchant_that_records_shows_gets_a_recording_broadcast(
+    settings: Any, tmp_path: Any, merchant: Any, host: Any, owner: Any
+) -> None:
+    from liveshop.tenancy.services import merchant_update
+
+    settings.LIVESHOP_HLS = {"ENABLED": True, "ROOT": str(tmp_path)}
+    merchant_update(actor=access_merchant(principal=owner, slug="acme"), record_shows=True)
+    room = RoomFactory(merchant=merchant, host=host, slug="launch", status=RoomStatus.SCHEDULED)
+    room = services.room_go_live(actor=access_merchant(principal=host, slug="acme"), room=room)
+    with tenant_scope(merchant.id):
+        assert Broadcast.objects.get(room=room).record is True
+
+
 def test_go_live_without_hls_renders_nothing(merchant: Any, host: Any) -> None:
     room = RoomFactory(merchant=merchant, host=host, slug="launch", status=RoomStatus.SCHEDULED)
     services.room_go_live(actor=access_merchant(principal=host, slug="acme"), room=room)
