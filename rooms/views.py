@@ -21,10 +21,11 @@ from liveshop.errors import DomainError
 from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.models import Membership
 from liveshop.tenancy.permissions import Perm, role_has
+from media.hls.selectors import room_replay
 
 from . import selectors, services
 from .forms import RoomForm
-from .models import Room
+from .models import Room, RoomStatus
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -244,6 +245,11 @@ def room_page(request: HttpRequest, room: str) -> HttpResponse:
     merchant = request.merchant  # type: ignore[attr-defined]
     room_obj = selectors.room_get(merchant=merchant, slug=room)
     lineup = _lineup_cards(merchant=merchant, room=room_obj)
+    replay = (
+        room_replay(merchant=merchant, room=room_obj)
+        if room_obj.status == RoomStatus.ENDED
+        else None
+    )
     return render(
         request,
         "rooms/room.html",
@@ -251,6 +257,7 @@ def room_page(request: HttpRequest, room: str) -> HttpResponse:
             "merchant": merchant,
             "room": room_obj,
             "lineup": lineup,
+            "replay": replay,
             "config": {
                 **_page_config(merchant=merchant, room=room_obj, user=request.user),
                 "lineup": lineup,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from django.http import Http404
 from django.urls import reverse
 
 from liveshop.tenancy.models import Merchant
-from rooms.models import Room, RoomStatus
+from rooms.models import Room, RoomEvent, RoomStatus
 
 from .config import hls_settings
 from .models import Broadcast, BroadcastStatus
@@ -102,3 +102,28 @@ def recording_timeline(broadcast: Broadcast) -> RecordingTimeline:
         (float(row[1]), float(row[2]), float(row[3])) for row in manifest.get("segments", [])
     )
     return RecordingTimeline(rows)
+
+
+def room_replay(*, merchant: Merchant, room: Room) -> dict[str, Any] | None:
+    """The ended room's latest recording for its replay: the VOD playlist and the line-up as
+    chapters (each product the host pinned, at its moment in the recording). None when the
+    show was not recorded."""
+    broadcast = recordings(merchant=merchant, room=room).select_related("merchant", "room").first()
+    if broadcast is None:
+        return None
+    try:
+        timeline = recording_timeline(broadcast)
+    except Http404:
+        return None
+    chapters: list[dict[str, Any]] = []
+    pins = RoomEvent.objects.filter(
+        merchant=merchant, room=room, type="product.pinned"
+    ).order_by("seq")
+    for data in pins.values_list("data", flat=True)[:500]:
+        product = data.get("product") if isinstance(data, dict) else None
+        if not isinstance(product, dict) or data.get("replay"):
+            continue
+        offset = timeline.offset_at(datetime.fromtimestamp(int(data["ts"]) / 1000, tz=UTC))
+        if offset is not None:
+            chapters.append({"offset": offset, "product": product})
+    return {"url": recording_url(broadcast), "chapters": chapters}

@@ -164,3 +164,68 @@ def test_the_demo_room_renders(settings):
     host = Client()
     host.login(username="host@demo.test", password="liveshop-demo")
     assert host.get("/dashboard/demo/rooms/launch/console/").status_code == 200
+
+
+class TestReplay:
+    """An ended, recorded show: the room page plays the recording with the line-up as
+    chapters at the moments the host pinned each product."""
+
+    def test_recorded_show_plays_with_its_lineup_as_chapters(
+        self, room, shopper, settings, tmp_path
+    ):
+        import json as _json
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from media.hls.models import Broadcast, BroadcastStatus
+        from media.hls.output import room_dir
+        from rooms.models import RoomEvent, RoomStatus
+        from tests.media.hls.helpers import hls_setting_dict
+
+        settings.LIVESHOP_HLS = hls_setting_dict(tmp_path)
+        started = timezone.now() - timedelta(minutes=10)
+        merchant = room.merchant
+        with tenant_scope(merchant.id):
+            room.status = RoomStatus.ENDED
+            room.save(update_fields=["status"])
+            Broadcast.objects.create(
+                merchant=merchant,
+                room=room,
+                epoch="e1",
+                record=True,
+                status=BroadcastStatus.ENDED,
+                started_at=started,
+                segments=30,
+                duration=60.0,
+            )
+            mug = RoomProduct.objects.get(room=room).product
+            for seq, (seconds, replay) in enumerate([(12.5, False), (500.0, False), (20, True)], 1):
+                ts = int((started + timedelta(seconds=seconds)).timestamp() * 1000)
+                data = {
+                    "seq": seq,
+                    "type": "product.pinned",
+                    "ts": ts,
+                    "product": {"id": mug.pk, "name": "Blue mug", "price": 1500, "currency": "USD"},
+                }
+                if replay:
+                    data["replay"] = True  # a virtual host's pin, not the show's
+                RoomEvent.objects.create(
+                    merchant=merchant, room=room, seq=seq, type="product.pinned", ts=ts, data=data
+                )
+        folder = room_dir(tmp_path, merchant.id, room.id) / "e1"
+        folder.mkdir(parents=True)
+        # One 60 s run of media from the show's start (uri, media start, wall start, duration).
+        (folder / "recording.json").write_text(
+            _json.dumps(
+                {"duration": 60.0, "segments": [["s0", 0.0, started.timestamp(), 60.0, False]]}
+            )
+        )
+        html = signed_in(shopper).get(PAGE).content.decode()
+        assert 'data-test="replay"' in html
+        assert "/e1/replay.m3u8" in html
+        chapters = re.findall(r'data-seek="([0-9.]+)"', html)
+        assert chapters == ["12.5"]  # the pin after the recording and the virtual host's are not
+
+    def test_a_live_or_unrecorded_room_has_no_replay(self, room, shopper):
+        assert 'data-test="replay"' not in signed_in(shopper).get(PAGE).content.decode()
