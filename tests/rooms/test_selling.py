@@ -472,3 +472,23 @@ def test_stats_read_the_engines_live_viewers_and_likes(merchant, room, monkeypat
     with tenant_scope(merchant.id):
         stats = selling.room_stats(merchant=merchant, room=room)
     assert (stats["viewers"], stats["likes"]) == (3, 7)
+
+
+def test_the_periodic_job_is_scheduled_and_runs(merchant, host, room, product):
+    from django.conf import settings as django_settings
+
+    from rooms.tasks import flash_sales_tick
+
+    entry = django_settings.CELERY_BEAT_SCHEDULE["rooms-flash-sales"]
+    assert entry["task"] == flash_sales_tick.name and entry["schedule"] <= 1.0
+    sale = selling.flash_sale_start(
+        actor=actor(host, merchant),
+        room=room,
+        product_id=product.pk,
+        price=1,
+        units=1,
+        duration_s=10,
+    )
+    with tenant_scope(merchant.id):
+        FlashSale.objects.filter(pk=sale.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
+    assert flash_sales_tick.delay().get()["ended"] == 1
