@@ -817,8 +817,12 @@ def waitlist_join(*, merchant: Merchant, shopper: Any, room: Room) -> dict[str, 
             raise Conflict(_("There is no flash sale to wait for."), code="no_sale")
         existing = _entry(sale, shopper)
         if existing is None:
-            if sale.sold + sale.held < sale.units and sale_public(sale)["status"] == "running":
-                raise Conflict(_("Units are still available: buy now."), code="not_sold_out")
+            if sale.sold + sale.held < sale.units:
+                # Only a sold-out sale has a waitlist: while it runs, buy; once it is over
+                # with units left, there is nothing to wait for.
+                if sale_public(sale)["status"] == "running":
+                    raise Conflict(_("Units are still available: buy now."), code="not_sold_out")
+                raise Conflict(_("This flash sale is over."), code="sale_ended")
             try:
                 with transaction.atomic():
                     WaitlistEntry.objects.create(merchant=merchant, sale=sale, shopper=shopper)

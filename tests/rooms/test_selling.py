@@ -306,6 +306,11 @@ class TestWaitlist:
         with refused(Conflict) as info:
             selling.waitlist_join(merchant=merchant, shopper=shopper, room=room)
         assert info.value.code == "not_sold_out"
+        with tenant_scope(merchant.id):
+            FlashSale.objects.update(ends_at=timezone.now() - timedelta(seconds=1))
+        with refused(Conflict) as info:
+            selling.waitlist_join(merchant=merchant, shopper=shopper, room=room)
+        assert info.value.code == "sale_ended"
 
     def test_released_units_go_to_the_waitlist_in_order(
         self, merchant, owner, room, product, sold_out
