@@ -780,6 +780,12 @@ def flash_sales_tick(*, now: Any = None) -> dict[str, int]:
                 sale.refresh_from_db()
                 counts["lapsed"] += gone
                 _offer_units(sale)
+                if sale.status == FlashSaleStatus.RUNNING:
+                    # A unit nobody waits for is back on sale: viewers see it.
+                    publish(
+                        sale.room_id,
+                        stock_event(merchant_id, sale.room_id, sale.product_id, sale.variant_id),
+                    )
     for merchant_id, sale_id in closing:
         with tenant_scope(merchant_id):
             sale = FlashSale.objects.select_for_update().filter(pk=sale_id).first()
