@@ -829,6 +829,12 @@ def waitlist_join(*, merchant: Merchant, shopper: Any, room: Room) -> dict[str, 
                 if sale_public(sale)["status"] == "running":
                     raise Conflict(_("Units are still available: buy now."), code="not_sold_out")
                 raise Conflict(_("This flash sale is over."), code="sale_ended")
+            if RoomOrder.objects.filter(
+                flash_sale=sale, shopper_id=shopper.pk, status=RoomOrderStatus.ACTIVE
+            ).exists():
+                raise Conflict(
+                    _("You already have an order from this flash sale."), code="purchase_limit"
+                )
             try:
                 with transaction.atomic():
                     WaitlistEntry.objects.create(merchant=merchant, sale=sale, shopper=shopper)

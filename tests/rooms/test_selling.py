@@ -342,6 +342,12 @@ class TestWaitlist:
             assert (sale.sold, sale.held) == (1, 0)
             assert WaitlistEntry.objects.get(shopper=first).status == WaitlistStatus.BOUGHT
 
+    def test_buyers_of_the_sale_do_not_wait_for_more(self, merchant, room, sold_out):
+        sale, order = sold_out
+        with refused(Conflict) as info:
+            selling.waitlist_join(merchant=merchant, shopper=order.shopper, room=room)
+        assert info.value.code == "purchase_limit"
+
     def test_a_lapsed_offer_passes_to_the_next(self, merchant, owner, room, product, sold_out):
         sale, order = sold_out
         first, second = UserFactory.create(), UserFactory.create()
