@@ -343,7 +343,7 @@ class TestWaitlist:
             assert WaitlistEntry.objects.get(shopper=first).status == WaitlistStatus.BOUGHT
 
     def test_buyers_of_the_sale_do_not_wait_for_more(self, merchant, room, sold_out):
-        sale, order = sold_out
+        _sale, order = sold_out
         with refused(Conflict) as info:
             selling.waitlist_join(merchant=merchant, shopper=order.shopper, room=room)
         assert info.value.code == "purchase_limit"
