@@ -780,6 +780,12 @@ def flash_sales_tick(*, now: Any = None) -> dict[str, int]:
                 sale.refresh_from_db()
                 counts["lapsed"] += gone
                 _offer_units(sale)
+                if sale.status == FlashSaleStatus.RUNNING:
+                    # A unit nobody waits for is back on sale: viewers see it.
+                    publish(
+                        sale.room_id,
+                        stock_event(merchant_id, sale.room_id, sale.product_id, sale.variant_id),
+                    )
     for merchant_id, sale_id in closing:
         with tenant_scope(merchant_id):
             sale = FlashSale.objects.select_for_update().filter(pk=sale_id).first()
@@ -817,8 +823,18 @@ def waitlist_join(*, merchant: Merchant, shopper: Any, room: Room) -> dict[str, 
             raise Conflict(_("There is no flash sale to wait for."), code="no_sale")
         existing = _entry(sale, shopper)
         if existing is None:
-            if sale.sold + sale.held < sale.units and sale_public(sale)["status"] == "running":
-                raise Conflict(_("Units are still available: buy now."), code="not_sold_out")
+            if sale.sold + sale.held < sale.units:
+                # Only a sold-out sale has a waitlist: while it runs, buy; once it is over
+                # with units left, there is nothing to wait for.
+                if sale_public(sale)["status"] == "running":
+                    raise Conflict(_("Units are still available: buy now."), code="not_sold_out")
+                raise Conflict(_("This flash sale is over."), code="sale_ended")
+            if RoomOrder.objects.filter(
+                flash_sale=sale, shopper_id=shopper.pk, status=RoomOrderStatus.ACTIVE
+            ).exists():
+                raise Conflict(
+                    _("You already have an order from this flash sale."), code="purchase_limit"
+                )
             try:
                 with transaction.atomic():
                     WaitlistEntry.objects.create(merchant=merchant, sale=sale, shopper=shopper)

@@ -86,6 +86,37 @@ def latin_words(text: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class _Words:
+    """Listed words as a set plus their lengths: a lookup per (position, length) instead of a
+    regex alternation that tries every word at every position."""
+
+    words: frozenset[str]
+    lengths: tuple[int, ...]
+
+    @classmethod
+    def of(cls, words: Iterable[str]) -> _Words:
+        found = frozenset(words)
+        return cls(found, tuple(sorted({len(w) for w in found}, reverse=True)))
+
+    def inside(self, text: str) -> str | None:
+        for i in range(len(text)):
+            for n in self.lengths:
+                piece = text[i : i + n]
+                if len(piece) == n and piece in self.words:
+                    return piece
+        return None
+
+    def at_edges(self, word: str) -> str | None:
+        for n in self.lengths:
+            if n <= len(word):
+                if word[:n] in self.words:
+                    return word[:n]
+                if word[-n:] in self.words:
+                    return word[-n:]
+        return None
+
+
+@dataclass(frozen=True)
 class KeywordFilter:
     words: tuple[str, ...]
 
@@ -94,38 +125,34 @@ class KeywordFilter:
         plain = skeleton(text)
         if not plain:
             return None
-        latin, other = _split(self.words)
-        if other:
-            match = _pattern(other).search(plain)
-            if match:
-                return match.group(0)
+        latin, other, ideographic = _split(self.words)
+        found = other.inside(plain)
+        if found:
+            return found
+        if ideographic.words:
             ideographs = _NOT_IDEOGRAPH.sub("", plain)
             if ideographs and ideographs != plain:
-                match = _pattern(tuple(w for w in other if not _NOT_IDEOGRAPH.search(w))).search(
-                    ideographs
-                )
-                if match:
-                    return match.group(0)
-        if latin:
+                found = ideographic.inside(ideographs)
+                if found:
+                    return found
+        if latin.words:
             for word in latin_words(text):
-                for listed in latin:
-                    if word.startswith(listed) or word.endswith(listed):
-                        return listed
+                found = latin.at_edges(word)
+                if found:
+                    return found
         return None
 
 
 @lru_cache(maxsize=256)
-def _split(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    latin = tuple(w for w in words if _LATIN_WORD.match(w))
-    return latin, tuple(w for w in words if not _LATIN_WORD.match(w))
-
-
-@lru_cache(maxsize=256)
-def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    alternatives = sorted({w for w in words if w}, key=len, reverse=True)
-    if not alternatives:
-        return re.compile(r"(?!x)x")  # matches nothing
-    return re.compile("|".join(map(re.escape, alternatives)))
+def _split(words: tuple[str, ...]) -> tuple[_Words, _Words, _Words]:
+    """(Latin words, the others, the others made of ideographs only)."""
+    latin = [w for w in words if _LATIN_WORD.match(w)]
+    other = [w for w in words if not _LATIN_WORD.match(w)]
+    return (
+        _Words.of(latin),
+        _Words.of(other),
+        _Words.of(w for w in other if not _NOT_IDEOGRAPH.search(w)),
+    )
 
 
 def keyword_filter(merchant_words: Iterable[str] = ()) -> KeywordFilter:

@@ -306,6 +306,11 @@ class TestWaitlist:
         with refused(Conflict) as info:
             selling.waitlist_join(merchant=merchant, shopper=shopper, room=room)
         assert info.value.code == "not_sold_out"
+        with tenant_scope(merchant.id):
+            FlashSale.objects.update(ends_at=timezone.now() - timedelta(seconds=1))
+        with refused(Conflict) as info:
+            selling.waitlist_join(merchant=merchant, shopper=shopper, room=room)
+        assert info.value.code == "sale_ended"
 
     def test_released_units_go_to_the_waitlist_in_order(
         self, merchant, owner, room, product, sold_out
@@ -336,6 +341,12 @@ class TestWaitlist:
             sale.refresh_from_db()
             assert (sale.sold, sale.held) == (1, 0)
             assert WaitlistEntry.objects.get(shopper=first).status == WaitlistStatus.BOUGHT
+
+    def test_buyers_of_the_sale_do_not_wait_for_more(self, merchant, room, sold_out):
+        _sale, order = sold_out
+        with refused(Conflict) as info:
+            selling.waitlist_join(merchant=merchant, shopper=order.shopper, room=room)
+        assert info.value.code == "purchase_limit"
 
     def test_a_lapsed_offer_passes_to_the_next(self, merchant, owner, room, product, sold_out):
         sale, order = sold_out
@@ -472,3 +483,23 @@ def test_stats_read_the_engines_live_viewers_and_likes(merchant, room, monkeypat
     with tenant_scope(merchant.id):
         stats = selling.room_stats(merchant=merchant, room=room)
     assert (stats["viewers"], stats["likes"]) == (3, 7)
+
+
+def test_the_periodic_job_is_scheduled_and_runs(merchant, host, room, product):
+    from django.conf import settings as django_settings
+
+    from rooms.tasks import flash_sales_tick
+
+    entry = django_settings.CELERY_BEAT_SCHEDULE["rooms-flash-sales"]
+    assert entry["task"] == flash_sales_tick.name and entry["schedule"] <= 1.0
+    sale = selling.flash_sale_start(
+        actor=actor(host, merchant),
+        room=room,
+        product_id=product.pk,
+        price=1,
+        units=1,
+        duration_s=10,
+    )
+    with tenant_scope(merchant.id):
+        FlashSale.objects.filter(pk=sale.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
+    assert flash_sales_tick.delay().get()["ended"] == 1
