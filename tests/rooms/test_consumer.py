@@ -25,6 +25,8 @@ from rooms.protocol import EVENTS, SERVER_FRAMES
 from rooms.realtime import engine as engine_module
 from rooms.realtime.config import RealtimeConfig
 from rooms.realtime.engine import RealtimeEngine
+from rooms.realtime.persist import MemoryEventSink
+from rooms.realtime.presence import MemoryWatchSink
 from rooms.sinks import DatabaseEventSink, DatabaseWatchSink
 from tests.factories import RoomFactory
 
@@ -41,16 +43,33 @@ FAST = RealtimeConfig(
 )
 
 
-@pytest_asyncio.fixture
-async def engine(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RealtimeEngine]:
-    """A fresh engine per test (its own Redis namespace in the Postgres pass), with the
-    database sinks, installed as this process' engine."""
-    eng = RealtimeEngine.build(
-        FAST,
-        sink=DatabaseEventSink(),
-        watch_sink=DatabaseWatchSink(),
+def _build(config: RealtimeConfig, *, database: bool) -> RealtimeEngine:
+    return RealtimeEngine.build(
+        config,
+        sink=DatabaseEventSink() if database else MemoryEventSink(),
+        watch_sink=DatabaseWatchSink() if database else MemoryWatchSink(),
         redis_url=settings.REDIS_URL,
         prefix=f"{settings.LIVESHOP_REDIS_PREFIX}:t{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest_asyncio.fixture
+async def engine(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RealtimeEngine]:
+    """A fresh engine per test (its own Redis namespace in the Postgres pass), installed as
+    this process' engine. In-memory sinks: background writes would contend with the test's
+    own (SQLite's shared-cache locks do not wait); `db_engine` has the database ones."""
+    eng = _build(FAST, database=False)
+    monkeypatch.setattr(engine_module, "_engine", eng)
+    yield eng
+    await eng.aclose()
+
+
+@pytest_asyncio.fixture
+async def db_engine(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RealtimeEngine]:
+    """The engine with the database sinks; it persists only when the test flushes."""
+    eng = _build(
+        FAST.with_(persist_interval_s=600, presence_heartbeat_s=300, presence_ttl_s=600),
+        database=True,
     )
     monkeypatch.setattr(engine_module, "_engine", eng)
     yield eng
@@ -561,7 +580,8 @@ async def test_staff_frames_reach_their_handler(engine, room, host, frame, monke
 # --- persistence ------------------------------------------------------------------------------
 
 
-async def test_chat_is_stored_in_bulk(engine, room, shopper):
+async def test_chat_is_stored_in_bulk(db_engine, room, shopper):
+    engine = db_engine
     comm, _ = await joined(room, shopper)
     for i in range(4):
         await comm.send_json_to({"type": "chat.send", "text": f"s{i}", "nonce": f"s{i}"})
