@@ -35,7 +35,7 @@ from rooms.models import Room, RoomStatus
 from . import pk, stage
 
 
-class InviteIn(serializers.Serializer):
+class StageInviteIn(serializers.Serializer):
     user = serializers.IntegerField(min_value=1, max_value=2**53)
 
 
@@ -71,10 +71,11 @@ class HostStageView(_HostRoomView):
 
 
 class HostStageInviteView(_HostRoomView):
-    @extend_schema(request=InviteIn, responses={201: dict})
+    @extend_schema(request=StageInviteIn, responses={201: dict})
     def post(self, request: Request, m: str, slug: str) -> Response:
-        data = _body(request, InviteIn)
-        grant = stage.stage_invite(actor=self.actor, room=self._room(slug), user_id=data["user"])
+        room = self._room(slug)  # an unknown or foreign room is a 404 before the body is read
+        data = _body(request, StageInviteIn)
+        grant = stage.stage_invite(actor=self.actor, room=room, user_id=data["user"])
         out = {
             "id": grant.pk,
             "user": {"id": grant.user_id, "name": grant.user.display_name},
@@ -150,8 +151,8 @@ class HostPKView(_HostRoomView):
 
     @extend_schema(request=PKInviteIn, responses={201: dict})
     def post(self, request: Request, m: str, slug: str) -> Response:
+        room = self._room(slug)  # an unknown or foreign room is a 404 before the body is read
         data = _body(request, PKInviteIn)
-        room = self._room(slug)
         battle = pk.pk_invite(
             actor=self.actor,
             room=room,

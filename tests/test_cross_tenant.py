@@ -196,6 +196,45 @@ def _topup(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
     return str(topup.pk)
 
 
+def _live_room(merchant: Merchant, owner: Any, made: dict[str, Any]) -> Any:
+    from rooms.models import RoomStatus
+    from rooms.services import room_go_live
+
+    _room_slug(merchant, owner, made)
+    if made["room"].status != RoomStatus.LIVE:
+        made["room"] = room_go_live(actor=_actor(merchant, owner), room=made["room"])
+    return made["room"]
+
+
+def _stage_user(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    from media.stage import stage_invite
+
+    room = _live_room(merchant, owner, made)
+    guest = UserFactory.create(email=f"sweep-guest@{merchant.slug}.test")
+    stage_invite(actor=_actor(merchant, owner), room=room, user_id=guest.pk)
+    return str(guest.pk)
+
+
+def _pk(merchant: Merchant, owner: Any, made: dict[str, Any]) -> str:
+    """A PK between this merchant and a third one (a PK is visible to both of its sides only)."""
+    from media.pk import pk_invite
+    from rooms.models import RoomStatus
+    from tests.factories import MerchantFactory, RoomFactory
+
+    room = _live_room(merchant, owner, made)
+    partner = MerchantFactory.create(slug=f"pk-{merchant.slug}")
+    host = MembershipFactory.create(merchant=partner, role="owner").user
+    RoomFactory.create(merchant=partner, host=host, slug="arena", status=RoomStatus.LIVE)
+    battle = pk_invite(
+        actor=_actor(merchant, owner),
+        room=room,
+        merchant_slug=partner.slug,
+        room_slug="arena",
+        duration_s=300,
+    )
+    return str(battle.pk)
+
+
 # path parameter name → makes one object of that kind in a merchant, returns its URL value.
 MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "membership_id": _membership,
@@ -213,6 +252,9 @@ MAKERS: dict[str, Callable[[Merchant, Any, dict[str, Any]], str]] = {
     "window_id": _window,
     "gift_code": _gift_code,
     "topup_id": _topup,
+    "user": _stage_user,
+    "pk_id": _pk,
+    "action": lambda merchant, owner, made: "end",
 }
 
 

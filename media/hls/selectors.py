@@ -116,9 +116,9 @@ def room_replay(*, merchant: Merchant, room: Room) -> dict[str, Any] | None:
     except Http404:
         return None
     chapters: list[dict[str, Any]] = []
-    pins = RoomEvent.objects.filter(
-        merchant=merchant, room=room, type="product.pinned"
-    ).order_by("seq")
+    pins = RoomEvent.objects.filter(merchant=merchant, room=room, type="product.pinned").order_by(
+        "seq"
+    )
     for data in pins.values_list("data", flat=True)[:500]:
         product = data.get("product") if isinstance(data, dict) else None
         if not isinstance(product, dict) or data.get("replay"):
