@@ -87,6 +87,10 @@ def _rate(name: str) -> Any:
     return ratelimit.rate_parse(getattr(settings, name))
 
 
+async def _hit_local(setting: str, *key: str) -> bool:
+    return await ratelimit.ahit_local(_rate(setting), *key)
+
+
 async def _hit(setting: str, *key: str) -> bool:
     """Count against the rate in `setting`. The first command after a Redis restart meets
     a dead pooled connection, so once more; if the store stays down, allow (the stream is
@@ -266,7 +270,9 @@ class RoomConsumer(TenantConsumer):
 
     async def _frame_budget(self) -> None:
         who = f"user:{self.user.pk}" if self.user is not None else f"ip:{self._client_ip()}"
-        if await _hit("LIVESHOP_ROOM_FRAME_RATE", "room-frame", who):
+        # Every frame pays this: counted in process memory (a flood comes down one socket,
+        # into one process); the chat rate below is the cross-process one, in Redis.
+        if await _hit_local("LIVESHOP_ROOM_FRAME_RATE", "room-frame", who):
             return
         self.strikes += 1
         if self.strikes >= settings.LIVESHOP_ROOM_ABUSE_STRIKES and self.frames is not None:
