@@ -86,9 +86,26 @@ async def _connect(url: str) -> Any:
 
 
 class Reader:
-    __slots__ = ("chat", "closed", "done", "folded", "frames", "gifts", "latencies", "sampled")
+    __slots__ = (
+        "chat",
+        "closed",
+        "done",
+        "folded",
+        "frames",
+        "gaps",
+        "gifts",
+        "last_to",
+        "latencies",
+        "resumes",
+        "sampled",
+        "ws",
+    )
 
     def __init__(self, sampled: bool) -> None:
+        self.ws: Any = None
+        self.last_to = 0
+        self.resumes: dict[str, int] = {}
+        self.gaps = 0
         self.done = asyncio.Event()
         self.frames = 0
         self.chat = 0
@@ -111,6 +128,8 @@ class Reader:
             return
         if not raw.startswith('{"type":"batch"'):
             return
+        at = raw.find('"to":')
+        self.last_to = int(raw[at + 5 : raw.find(",", at)])
         # Counting substrings is cheap enough for thousands of readers per process; only the
         # sampled readers parse the JSON (for latency).
         self.chat += raw.count('"type":"chat.message"')
@@ -130,19 +149,38 @@ class Reader:
             self.latencies.append(_now_ms() - int(text[3:16]))
 
 
-async def _read(ws: Any, reader: Reader, baseline: bool) -> None:
-    with contextlib.suppress(Exception):  # the close code says how it ended
-        async for raw in ws:
-            reader.take(raw, baseline)
-    reader.closed = ws.close_code
+RESUME_CODES = frozenset({1001, 1011, 1012, 4408})
+"""Closes after which a client reconnects with `?since=<last to>`, as the contract says."""
+
+
+async def _read(url: str, reader: Reader, baseline: bool) -> None:
+    while True:
+        ws = reader.ws
+        with contextlib.suppress(Exception):  # the close code says how it ended
+            async for raw in ws:
+                reader.take(raw, baseline)
+        code = ws.close_code
+        if baseline or reader.done.is_set() or code not in RESUME_CODES:
+            reader.closed = code
+            break
+        reader.resumes[str(code)] = reader.resumes.get(str(code), 0) + 1
+        try:
+            reader.ws = await _connect(f"{url}?since={reader.last_to}")
+            hello = json.loads(await reader.ws.recv())
+        except Exception:
+            reader.closed = code
+            break
+        if hello.get("gap"):
+            reader.gaps += 1
+            reader.last_to = hello["seq"]
     reader.done.set()
 
 
 async def client_viewers(spec: dict[str, Any]) -> dict[str, Any]:
     url, count, baseline = spec["url"], spec["count"], spec["baseline"]
     readers = [Reader(i % spec["sample_every"] == 0) for i in range(count)]
-    sockets: list[Any] = []
     tasks = []
+    connected = 0
     failed = 0
     pause = 1.0 / spec["connect_rate"]
     for reader in readers:
@@ -154,25 +192,35 @@ async def client_viewers(spec: dict[str, Any]) -> dict[str, Any]:
             failed += 1
             reader.closed = -1
             continue
-        sockets.append(ws)
-        tasks.append(asyncio.create_task(_read(ws, reader, baseline)))
+        reader.ws = ws
+        reader.last_to = int(hello["seq"])
+        connected += 1
+        tasks.append(asyncio.create_task(_read(url, reader, baseline)))
         await asyncio.sleep(pause)
-    print(json.dumps({"ready": len(sockets), "failed": failed}), flush=True)
+    print(json.dumps({"ready": connected, "failed": failed}), flush=True)
     _t0, t1 = await _go()
     await asyncio.sleep(max(t1 - time.time(), 0))
     # Until every reader has the end marker (or it was closed), at most drain_s more.
     waits = [asyncio.create_task(r.done.wait()) for r in readers if r.closed is None]
     if waits:
         await asyncio.wait(waits, timeout=spec["drain_s"])
-    for ws in sockets:
-        await ws.close()
+    for r in readers:
+        r.done.set()  # no more resumes
+        if r.ws is not None:
+            await r.ws.close()
     await asyncio.gather(*tasks, return_exceptions=True)
+    resumes: dict[str, int] = {}
+    for r in readers:
+        for code, n in r.resumes.items():
+            resumes[code] = resumes.get(code, 0) + n
     return {
         "readers": [
             [r.chat, r.gifts, r.folded, r.closed if r.closed not in (1000, None) else 0, r.frames]
             for r in readers
         ],
         "latencies_ms": [x for r in readers for x in r.latencies],
+        "resumes": resumes,
+        "gaps": sum(r.gaps for r in readers),
     }
 
 
@@ -386,6 +434,11 @@ def run_variant(
     total_gifts = max((r[1] for r in readers if r[3] == 0), default=0)
     chat_pct = sorted(100.0 * r[0] / total_chat if total_chat else 0.0 for r in readers)
     gift_pct = sorted(100.0 * r[1] / total_gifts if total_gifts else 0.0 for r in readers)
+    resumes: dict[str, int] = {}
+    for res in results[:-1]:
+        for code, n in res["resumes"].items():
+            resumes[code] = resumes.get(code, 0) + n
+    gaps = sum(res["gaps"] for res in results[:-1])
     closed: dict[str, int] = {}
     for r in readers:
         if r[3]:
@@ -419,6 +472,8 @@ def run_variant(
             "readers_all": sum(1 for p in gift_pct if p >= 100.0),
         },
         "readers_closed": closed,
+        "reader_resumes": resumes,
+        "reader_resumes_with_gap": gaps,
         "latency": latency_summary(latencies),
         "latency_samples": len(latencies),
         "server": {
@@ -540,7 +595,8 @@ def main() -> None:
             f"{r['chat_delivered_pct']['min']!s:>9} {r['chat_delivered_pct']['p1']!s:>6} "
             f"{gifts!s:>10} {r['latency']['p50_ms']:7} {r['latency']['p99_ms']:7} "
             f"{r['server']['web_cpu_cores']:6} {r['server']['rss_per_viewer_kb']:9} "
-            f"{r['server']['frames_per_s_per_core']!s:>13} {r['readers_closed']}"
+            f"{r['server']['frames_per_s_per_core']!s:>13} {r['readers_closed']} "
+            f"resumed {r['reader_resumes']} (gap {r['reader_resumes_with_gap']})"
         )
     print(
         f"verdict (engine): {verdict}\nmachine busy cores: "
