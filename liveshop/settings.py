@@ -361,11 +361,11 @@ LIVESHOP_ROOM_EVENT_SINK = env.str(
 LIVESHOP_ROOM_WATCH_SINK = env.str(
     "LIVESHOP_ROOM_WATCH_SINK", default="rooms.sinks.DatabaseWatchSink"
 )
-# The room socket's own limits (rooms/consumers.py), counted with the `limits` library: chat
-# messages per user (Redis when REDIS_URL is set: across processes); client frames of any type
-# per user (per IP address before login), counted per process (every frame pays it: no Redis
-# round trip); a socket refused ABUSE_STRIKES times for going over them is closed with 4429. A mute or ban reaches an open socket within WRITE_CHECK_S (its last check is
-# reused that long).
+# The room socket's own limits (rooms/moderation.py), counted with the `limits` library (Redis
+# when REDIS_URL is set: across processes): chat messages per user; client frames of any type
+# per user (per IP address before login), per IP, and per connection (process memory); a
+# socket refused ABUSE_STRIKES times for going over them is closed with 4429. A mute or ban
+# reaches an open socket within WRITE_CHECK_S (its last check is reused that long).
 LIVESHOP_ROOM_CHAT_RATE = env.str("LIVESHOP_ROOM_CHAT_RATE", default="30/10s")
 LIVESHOP_ROOM_FRAME_RATE = env.str("LIVESHOP_ROOM_FRAME_RATE", default="100/10s")
 # Selling's limits (rooms/moderation.py documents them all): a chat burst per user, frames

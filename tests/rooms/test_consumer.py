@@ -56,9 +56,9 @@ def _build(config: RealtimeConfig, *, database: bool) -> RealtimeEngine:
 @pytest_asyncio.fixture
 async def engine(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RealtimeEngine]:
     """A fresh engine per test (its own Redis namespace in the Postgres pass), installed as
-    this process' engine. In-memory sinks: background writes would contend with the test's
-    own (SQLite's shared-cache locks do not wait); `db_engine` has the database ones."""
-    eng = _build(FAST, database=False)
+    this process' engine, with the database sinks as in production (the embedded pass runs
+    SQLite from a file, so its background writes wait for the test's instead of failing)."""
+    eng = _build(FAST, database=True)
     monkeypatch.setattr(engine_module, "_engine", eng)
     yield eng
     await eng.aclose()
