@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
@@ -171,7 +172,7 @@ def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
         raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
     unknown = set(request.data) - allowed
     if unknown:
-        raise ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+        raise ValidationError({k: [gettext("Unknown field.")] for k in sorted(unknown)})
     return dict(request.data)
 
 
@@ -307,7 +308,7 @@ def _since(request: Request) -> Any:
     except ValueError:
         since = None
     if since is None:
-        raise ValidationError({"since": ["Give an ISO 8601 date and time."]})
+        raise ValidationError({"since": [gettext("Give an ISO 8601 date and time.")]})
     return since
 
 
@@ -407,7 +408,7 @@ class StaffTopUpListView(MerchantAPIView):
     def get(self, request: Request, m: str) -> Response:
         wanted = str(request.query_params.get("status", ""))
         if wanted and wanted not in TopUpStatus.values:
-            raise ValidationError({"status": ["Unknown status."]})
+            raise ValidationError({"status": [gettext("Unknown status.")]})
         page = self.paginate_queryset(economy.topup_list(merchant=self.merchant, status=wanted))
         return self.get_paginated_response(StaffTopUpOut(page, many=True).data)
 
@@ -425,10 +426,10 @@ class TopUpRefundView(MerchantAPIView):
         data = _body(request, {"reason", "force"})
         force = data.get("force", False)
         if not isinstance(force, bool):
-            raise ValidationError({"force": ["Must be true or false."]})
+            raise ValidationError({"force": [gettext("Must be true or false.")]})
         reason = data.get("reason") or ""
         if not isinstance(reason, str) or len(reason) > 300:
-            raise ValidationError({"reason": ["Text of at most 300 characters."]})
+            raise ValidationError({"reason": [gettext("Text of at most 300 characters.")]})
         topup = economy.topup_get(merchant=self.merchant, topup_id=topup_id)
         topup = economy.topup_refund(actor=self.actor, topup=topup, reason=reason, force=force)
         return Response(

@@ -10,6 +10,7 @@
  */
 (function () {
   "use strict";
+  var gettext = window.gettext || function (s) { return s; };
   var root = document.querySelector("[data-host-console]");
   if (!root) return;
   var config = JSON.parse(document.getElementById("host-console-config").textContent);
@@ -24,7 +25,10 @@
     var dd = root.querySelector('[data-counter="' + name + '"]');
     if (dd && value !== undefined && value !== null) dd.textContent = String(value);
   }
-  function fmt(text, values) { return window.interpolate(text, values, true); }
+  function fmt(text, values) {
+    return window.interpolate ? window.interpolate(text, values, true)
+      : text.replace(/%\((\w+)\)s/g, function (m, k) { return String(values[k]); });
+  }
   function money(minor) { return R.money(minor, config.currency, config.digits); }
 
   var state = { pinned: null, flashTimer: null, products: {} };

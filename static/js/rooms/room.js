@@ -13,6 +13,7 @@
  */
 (function () {
   "use strict";
+  var gettext = window.gettext || function (s) { return s; };
   var root = document.querySelector("[data-live-room]");
   if (!root) return;
   var config = JSON.parse(document.getElementById("live-room-config").textContent);
@@ -27,7 +28,10 @@
 
   function $(name) { return root.querySelector('[data-field="' + name + '"]'); }
   function money(minor, currency) { return R.money(minor, currency || config.currency, currency && currency !== config.currency ? undefined : config.digits); }
-  function fmt(text, values) { return window.interpolate(text, values, true); }
+  function fmt(text, values) {
+    return window.interpolate ? window.interpolate(text, values, true)
+      : text.replace(/%\((\w+)\)s/g, function (m, k) { return String(values[k]); });
+  }
 
   var state = {
     status: config.status,

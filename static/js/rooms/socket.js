@@ -21,6 +21,7 @@
  */
 (function () {
   "use strict";
+  var gettext = window.gettext || function (s) { return s; };
 
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 15000;
