@@ -154,3 +154,18 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]
 
     monkeypatch.setattr(writer, "publish_sync", record)
     return seen
+
+
+def cache_clear_ours() -> None:
+    """Empty this test run's cache. Django's RedisCache.clear() is FLUSHDB: on the shared Redis
+    it would wipe other xdist workers' (and other people's) keys, so delete only our prefix."""
+    from django.core.cache import cache
+    from django.core.cache.backends.redis import RedisCache
+
+    if not isinstance(cache, RedisCache):
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    keys = list(client.scan_iter(match=cache.make_key("*"), count=1000))
+    if keys:
+        client.delete(*keys)

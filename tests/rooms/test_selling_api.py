@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
 from liveshop.tenancy.scope import tenant_scope
 from rooms import moderation
@@ -20,7 +19,7 @@ from rooms.models import (
     RoomStatus,
 )
 from tests.commerce.conftest import isolated
-from tests.conftest import error_code
+from tests.conftest import cache_clear_ours, error_code
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh() -> None:
-    cache.clear()
+    cache_clear_ours()
     moderation.chat_rules_forget()
 
 
