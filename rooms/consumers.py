@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 import uuid
@@ -41,7 +40,7 @@ from liveshop.errors import DomainError
 from liveshop.tenancy.scope import tenant_scope
 from liveshop.ws import Close, FrameError, TenantConsumer
 
-from . import moderation, staff
+from . import economy, moderation, selling, staff
 from .events import room_key
 from .models import Room
 from .protocol import client_frame_problem
@@ -54,17 +53,6 @@ log = logging.getLogger("liveshop.rooms.socket")
 
 DEVICE_COOKIE = "ls_device"
 CLOSE_INTERNAL = 1011
-
-
-def optional_module(name: str) -> Any:
-    """A module another part of the project provides (rooms.economy, rooms.selling), or None
-    while it is not there: the socket works without it."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
 
 
 def refusal(exc: Exception) -> tuple[str, str]:
@@ -283,10 +271,7 @@ class RoomConsumer(TenantConsumer):
 
     async def _gift(self, frame: dict[str, Any]) -> None:
         self.require_user()
-        economy = optional_module("rooms.economy")
-        if economy is None or not hasattr(economy, "gift_send"):
-            raise FrameError("not_available", _("Gifts are not available yet."))
-        await self._call(self._gift_sync, economy, frame)
+        await self._call(self._gift_sync, frame)
 
     async def _call(self, func: Any, *args: Any) -> Any:
         try:
@@ -330,18 +315,8 @@ class RoomConsumer(TenantConsumer):
             "pinned": None,
         }
         with tenant_scope(self.merchant.id):
-            economy = optional_module("rooms.economy")
-            if economy is not None and hasattr(economy, "gift_catalog"):
-                try:
-                    info["gifts"] = list(economy.gift_catalog(self.merchant))
-                except Exception:
-                    log.exception("room %s: gift catalog unavailable", self.key)
-            selling = optional_module("rooms.selling")
-            if selling is not None and hasattr(selling, "pinned_card"):
-                try:
-                    info["pinned"] = selling.pinned_card(room)
-                except Exception:
-                    log.exception("room %s: pinned product unavailable", self.key)
+            info["gifts"] = list(economy.gift_catalog(self.merchant))
+            info["pinned"] = selling.pinned_card(room)
         return info
 
     def _write_check(self) -> None:
@@ -359,7 +334,7 @@ class RoomConsumer(TenantConsumer):
             self._write_check()
             return moderation.chat_filter(room=self.room, text=text, user=self.user)
 
-    def _gift_sync(self, economy: Any, frame: dict[str, Any]) -> Any:
+    def _gift_sync(self, frame: dict[str, Any]) -> Any:
         with tenant_scope(self.merchant.id):
             self._write_check()
             return economy.gift_send(

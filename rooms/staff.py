@@ -6,8 +6,7 @@ unpin, flash sales) or `Perm.MODERATE` (moderate) get past it, and for `moderate
 room's moderators (shoppers promoted for this one room; they get `actor=None` and a subset
 of the actions, see `rooms.moderation.moderate`); shoppers, anonymous viewers and other
 merchants' staff are refused. `HANDLERS` maps each frame type to the service that does the
-work (`rooms.selling`, `rooms.moderation`); `_not_available` answers for a frame switched
-off. Errors raised here become `error` frames with the frame's nonce.
+work (`rooms.selling`, `rooms.moderation`). Errors raised here become `error` frames with the frame's nonce.
 """
 
 from __future__ import annotations
@@ -27,10 +26,6 @@ from .models import Room
 
 Handler = Callable[..., None]
 """`handler(*, actor, user, room, frame)`: does the work (publishing its events)."""
-
-
-def _not_available(*, actor: Actor, user: Any, room: Room, frame: dict[str, Any]) -> None:
-    raise DomainError(_("This action is not available yet."), code="not_available")
 
 
 def _pin(*, actor: Actor, user: Any, room: Room, frame: dict[str, Any]) -> None:

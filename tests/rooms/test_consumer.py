@@ -443,33 +443,6 @@ async def test_since_ahead_of_the_room_is_a_gap(engine, room):
     await comm.disconnect()
 
 
-# --- gifts (rooms.economy, when merged) -------------------------------------------------------
-
-
-async def test_gift_without_economy_is_not_available(engine, room, shopper, monkeypatch):
-    monkeypatch.setattr(consumers, "optional_module", lambda name: None)
-    comm, _ = await joined(room, shopper)
-    await comm.send_json_to({"type": "gift.send", "gift": "rose", "nonce": "g1"})
-    error = await until(comm, lambda f: f.get("type") == "error")
-    assert error == {
-        "type": "error",
-        "code": "not_available",
-        "message": error["message"],
-        "nonce": "g1",
-    }
-    await comm.disconnect()
-
-
-@pytest.fixture
-def catalog(merchant: Any, settings: Any) -> None:
-    from rooms.models import Gift
-
-    settings.LIVESHOP_DEMO_COINS = 10
-    with tenant_scope(merchant.id):
-        Gift.objects.create(merchant=merchant, code="rose", name="Rose", coins=1, position=0)
-        Gift.objects.create(merchant=merchant, code="rocket", name="Rocket", coins=40, position=1)
-
-
 async def test_hello_carries_the_gift_catalog(engine, room, catalog):
     _comm, hello = await joined(room)
     assert [g["code"] for g in hello["room"]["gifts"]] == ["rose", "rocket"]
