@@ -76,12 +76,13 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def _connect(url: str) -> Any:
+async def _connect(url: str, local_ip: str = "") -> Any:
     from websockets.asyncio.client import connect
 
     # No per-message deflate: the server sends the same bytes to every viewer.
+    extra: dict[str, Any] = {"local_addr": (local_ip, 0)} if local_ip else {}
     return await connect(
-        url, compression=None, max_size=2**20, ping_interval=None, open_timeout=120
+        url, compression=None, max_size=2**20, ping_interval=None, open_timeout=120, **extra
     )
 
 
@@ -290,6 +291,107 @@ async def client_writers(spec: dict[str, Any]) -> dict[str, Any]:
     return {"sent": sent, "errors": errors, "gift_code": gift_code}
 
 
+FLOOD = "flood:"
+"""Prefix of the flooders' chat text (readers take no latency from it; the database count of
+accepted flood messages looks for it)."""
+
+
+async def client_flooders(spec: dict[str, Any]) -> dict[str, Any]:
+    """Signed-in writers that send chat at `rate`/s each whatever the server answers; after a
+    close (4429 once they have been refused ABUSE_STRIKES times) they reconnect, sign in again
+    and go on, as a determined flooder would, until the window ends."""
+    url, tokens, rate, ip = spec["url"], spec["tokens"], spec["rate"], spec["local_ip"]
+
+    async def open_signed_in(token: str) -> tuple[Any, bool]:
+        ws = await _connect(url, ip)
+        await ws.recv()  # hello
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if frame["type"] in ("auth.ok", "error"):
+                return ws, frame["type"] == "auth.ok"
+
+    first = [await open_signed_in(token) for token in tokens]
+    print(json.dumps({"ready": sum(ok for _ws, ok in first)}), flush=True)
+    t0, t1 = await _go()
+
+    async def flood(i: int, ws: Any, token: str) -> dict[str, Any]:
+        st: dict[str, Any] = {
+            "sent": 0,
+            "listed": 0,
+            "errors": {},
+            "closes": {},
+            "connections": 1,
+            "auth_refused": 0,
+            "first_send": None,
+            "first_refusal": None,
+        }
+        own = f'"text":"{FLOOD}f{i} '
+
+        async def drain(sock: Any) -> None:
+            with contextlib.suppress(Exception):
+                async for raw in sock:
+                    if raw.startswith('{"type":"error"'):
+                        code = json.loads(raw)["code"]
+                        st["errors"][code] = st["errors"].get(code, 0) + 1
+                        if code == "rate_limited" and st["first_refusal"] is None:
+                            st["first_refusal"] = time.time()
+                    elif raw.startswith('{"type":"batch"'):
+                        st["listed"] += raw.count(own)
+
+        period = 1.0 / rate
+        at = t0 + (i / max(len(tokens), 1)) * period
+        n = 0
+        while at < t1:
+            reading = asyncio.create_task(drain(ws))
+            while at < t1 and not reading.done():
+                await asyncio.sleep(max(at - time.time(), 0))
+                at += period
+                n += 1
+                try:
+                    await ws.send(
+                        json.dumps(
+                            {"type": "chat.send", "text": f"{FLOOD}f{i} m{n}", "nonce": f"{n}"}
+                        )
+                    )
+                except Exception:
+                    break
+                st["sent"] += 1
+                if st["first_send"] is None:
+                    st["first_send"] = time.time()
+            if at >= t1:
+                await asyncio.sleep(0.5)  # answers to the last frames
+                await ws.close()
+                await reading
+                break
+            await reading
+            code = str(ws.close_code)
+            st["closes"][code] = st["closes"].get(code, 0) + 1
+            try:
+                ws, ok = await open_signed_in(token)
+            except Exception:
+                st["closes"]["reconnect_failed"] = st["closes"].get("reconnect_failed", 0) + 1
+                await asyncio.sleep(0.2)
+                continue
+            st["connections"] += 1
+            st["auth_refused"] += 0 if ok else 1
+        first_send, first_refusal = st.pop("first_send"), st.pop("first_refusal")
+        st["throttled_within_s"] = (
+            round(first_refusal - first_send, 3)
+            if first_send is not None and first_refusal is not None
+            else None
+        )
+        return st
+
+    flooders = await asyncio.gather(
+        *(
+            flood(i, ws, token)
+            for i, ((ws, _ok), token) in enumerate(zip(first, tokens, strict=True))
+        )
+    )
+    return {"flooders": list(flooders)}
+
+
 async def _go() -> tuple[float, float]:
     line = await asyncio.to_thread(sys.stdin.readline)
     _, t0, t1 = line.split()
@@ -299,7 +401,9 @@ async def _go() -> tuple[float, float]:
 
 def run_client() -> None:
     spec = json.loads(sys.stdin.readline())
-    func = client_writers if spec["role"] == "writers" else client_viewers
+    func = {"writers": client_writers, "flooders": client_flooders}.get(
+        spec["role"], client_viewers
+    )
     result = asyncio.run(func(spec))
     print(json.dumps({"result": result}), flush=True)
 
@@ -364,6 +468,7 @@ def run_variant(
     rate: float,
     tokens: list[str],
     args: argparse.Namespace,
+    flooders: int = 0,
 ) -> dict[str, Any]:
     url = f"ws://{server.host}:{server.port}{path}"
     baseline = name == "baseline"
@@ -404,6 +509,19 @@ def run_variant(
     )
     writer_client.line()
     clients = [*viewer_clients, writer_client]
+    flood_client = None
+    if flooders:  # their own accounts (after the writers'), from their own address
+        flood_client = Client(
+            {
+                "role": "flooders",
+                "url": url,
+                "tokens": tokens[writers : writers + flooders],
+                "rate": args.flood_rate,
+                "local_ip": args.flood_ip,
+            }
+        )
+        flood_client.line()
+        clients.append(flood_client)
     t0 = time.time() + 1.0
     t1 = t0 + args.seconds
     for c in clients:
@@ -422,6 +540,7 @@ def run_variant(
         getattr(busy1, f) - getattr(busy0, f) for f in ("user", "system", "nice", "irq", "softirq")
     )
     results = [c.line()["result"] for c in clients]
+    flood = results.pop()["flooders"] if flood_client is not None else None
     # Frames per CPU-second over the whole delivery, sending window plus catching up.
     web_cpu_all, wall_all = _cpu(web) - web_cpu0, time.monotonic() - wall0
     for c in clients:
@@ -445,6 +564,9 @@ def run_variant(
             closed[str(r[3])] = closed.get(str(r[3]), 0) + 1
     cores = (web_cpu1 - web_cpu0) / wall if wall else 0.0
     frames = sum(r[4] for r in readers)  # received over the run (incl. drain)
+    extra: dict[str, Any] = {}
+    if flood is not None:
+        extra["flooders"] = _flood_summary(flood, args)
     return {
         "variant": name,
         "path": path,
@@ -489,6 +611,84 @@ def run_variant(
         "loadgen_cpu_cores": round((load_cpu1 - load_cpu0) / wall, 2) if wall else None,
         "machine_busy_cores": round(machine_busy / wall, 2) if wall else None,
         "wall_s": round(wall, 2),
+        **extra,
+    }
+
+
+def _flood_summary(flood: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    within = [f["throttled_within_s"] for f in flood]
+    errors: dict[str, int] = {}
+    closes: dict[str, int] = {}
+    for f in flood:
+        for code, n in f["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+        for code, n in f["closes"].items():
+            closes[code] = closes.get(code, 0) + n
+    return {
+        "count": len(flood),
+        "rate_per_flooder": args.flood_rate,
+        "local_ip": args.flood_ip,
+        "sent": sum(f["sent"] for f in flood),
+        "refused_rate_limited": errors.get("rate_limited", 0),
+        "errors": errors,
+        "closes": closes,
+        "connections": sum(f["connections"] for f in flood),
+        "auth_refused": sum(f["auth_refused"] for f in flood),
+        "listed_to_flooders": [f["listed"] for f in flood],
+        "throttled_within_s": within,
+        "throttled_within_max_s": None if None in within else max(within, default=None),
+        "per_flooder": flood,
+    }
+
+
+def _flood_section(
+    results: list[dict[str, Any]], stored: dict[str, int], setup: dict[str, Any]
+) -> dict[str, Any]:
+    """Issue 6: the ordinary readers' latency without and with the flooders (same server,
+    same load), and how fast the flooders were throttled."""
+    without = next(r for r in results if r["variant"] == "engine")
+    with_ = next(r for r in results if r["variant"] == "engine+flood")
+    flood = with_["flooders"]
+
+    def ratio(key: str) -> float | None:
+        a, b = without["latency"][key], with_["latency"][key]
+        return round(b / a, 3) if a else None
+
+    p50, p99 = ratio("p50_ms"), ratio("p99_ms")
+    return {
+        "flooders": flood["count"],
+        "rate_per_flooder": flood["rate_per_flooder"],
+        "local_ip": flood["local_ip"],
+        "p50_ms": {"without": without["latency"]["p50_ms"], "with": with_["latency"]["p50_ms"]},
+        "p99_ms": {"without": without["latency"]["p99_ms"], "with": with_["latency"]["p99_ms"]},
+        "p50_ratio": p50,
+        "p99_ratio": p99,
+        "within_20pct": None if p50 is None or p99 is None else p50 <= 1.2 and p99 <= 1.2,
+        "server_cores": {
+            "without": without["server"]["web_cpu_cores"],
+            "with": with_["server"]["web_cpu_cores"],
+        },
+        "chat_delivered_min_pct": {
+            "without": without["chat_delivered_pct"]["min"],
+            "with": with_["chat_delivered_pct"]["min"],
+        },
+        "writer_errors_with": with_["writer_errors"],
+        "throttled_within_s": flood["throttled_within_s"],
+        "throttled_within_max_s": flood["throttled_within_max_s"],
+        "throttled_within_1s": None
+        if flood["throttled_within_max_s"] is None
+        else flood["throttled_within_max_s"] <= 1.0,
+        "sent": flood["sent"],
+        "accepted_stored": sum(stored.values()),
+        "accepted_stored_per_flooder": stored,
+        "listed_to_flooders": flood["listed_to_flooders"],
+        "refused_rate_limited": flood["refused_rate_limited"],
+        "closes": flood["closes"],
+        "connections": flood["connections"],
+        "throttles": setup["throttles"],
+        "room_limits": {
+            k: v for k, v in setup["room"].items() if k.endswith("_rate") or "strikes" in k
+        },
     }
 
 
@@ -510,6 +710,18 @@ def main() -> None:
     parser.add_argument("--baseline-writers", type=int, default=50)
     parser.add_argument("--baseline-rate", type=float, default=1.0)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--flooders",
+        type=int,
+        default=0,
+        help="signed-in chat flooders; > 0 runs the engine room again with them (issue 6)",
+    )
+    parser.add_argument("--flood-rate", type=float, default=50.0, help="msg/s per flooder")
+    parser.add_argument(
+        "--flood-ip",
+        default="127.0.0.2",
+        help="loopback address the flooders connect from ('' = the others' address)",
+    )
     parser.add_argument("--label", default="", help="free text stored with the result")
     args = parser.parse_args()
     if args.client:
@@ -519,7 +731,9 @@ def main() -> None:
         args.viewer_procs = max(1, math.ceil(args.viewers / 1500))
 
     before = machine_info()
-    shoppers = max(args.writers, 0 if args.no_baseline else args.baseline_writers, 5)
+    shoppers = max(
+        args.writers + args.flooders, 0 if args.no_baseline else args.baseline_writers, 5
+    )
     with serving(
         name="room_fanout", shoppers=shoppers, env={"LIVESHOP_ROOM_BASELINE": "1"}
     ) as server:
@@ -537,6 +751,21 @@ def main() -> None:
                 args=args,
             )
         ]
+        if args.flooders:  # the same room and load again, plus the flooders
+            time.sleep(3)
+            results.append(
+                run_variant(
+                    server,
+                    name="engine+flood",
+                    path=ROOM_PATH,
+                    viewers=args.viewers,
+                    writers=args.writers,
+                    rate=args.rate,
+                    tokens=tokens,
+                    args=args,
+                    flooders=args.flooders,
+                )
+            )
         if not args.no_baseline:
             time.sleep(3)
             results.append(
@@ -554,6 +783,13 @@ def main() -> None:
         stored = server.psql("SELECT count(*) FROM rooms_roomevent WHERE type = 'chat.message'")[0][
             0
         ]
+        flood_stored = dict(
+            server.psql(
+                "SELECT substring(data->>'text' from '^flood:(f[0-9]+) '), count(*) "
+                "FROM rooms_roomevent WHERE type = 'chat.message' "
+                "AND data->>'text' LIKE 'flood:%%' GROUP BY 1"
+            )
+        )
     engine = results[0]
     verdict = {
         "server_cores_ok": engine["server"]["web_cpu_cores"] <= TARGET["server_cores"],
@@ -582,6 +818,8 @@ def main() -> None:
         "machine_after": {"load_average": machine_info()["load_average"]},
         "results": results,
     }
+    if args.flooders:
+        data["flood"] = _flood_section(results, flood_stored, setup)
     path = write_result("room_fanout", data)
     print(f"\nroom_fanout: {args.seconds:g} s per variant")
     print(
@@ -597,6 +835,17 @@ def main() -> None:
             f"{r['server']['web_cpu_cores']:6} {r['server']['rss_per_viewer_kb']:9} "
             f"{r['server']['frames_per_s_per_core']!s:>13} {r['readers_closed']} "
             f"resumed {r['reader_resumes']} (gap {r['reader_resumes_with_gap']})"
+        )
+    if "flood" in data:
+        f = data["flood"]
+        print(
+            f"flood: {args.flooders} flooder(s) × {args.flood_rate:g}/s from "
+            f"{args.flood_ip or 'the same address'}: readers' p50 {f['p50_ms']['without']} → "
+            f"{f['p50_ms']['with']} ms (× {f['p50_ratio']}), p99 {f['p99_ms']['without']} → "
+            f"{f['p99_ms']['with']} ms (× {f['p99_ratio']}); throttled within "
+            f"{f['throttled_within_s']} s, accepted {f['accepted_stored']} (stored), refused "
+            f"{f['refused_rate_limited']}, closes {f['closes']}, ordinary writers refused "
+            f"{f['writer_errors_with']}; within +20 %: {f['within_20pct']}"
         )
     print(
         f"verdict (engine): {verdict}\nmachine busy cores: "
