@@ -227,6 +227,9 @@ async def client_viewers(spec: dict[str, Any]) -> dict[str, Any]:
 
 async def client_writers(spec: dict[str, Any]) -> dict[str, Any]:
     url, tokens, rate, baseline = spec["url"], spec["tokens"], spec["rate"], spec["baseline"]
+    # Gifts are idempotent by (wallet, nonce): a second run with the same accounts needs
+    # nonces of its own, or its gifts are replays of the first run's.
+    run = spec.get("nonce_prefix", "")
     sockets: list[Any] = []
     errors: dict[str, int] = {}
     gift_code = None
@@ -268,13 +271,13 @@ async def client_writers(spec: dict[str, Any]) -> dict[str, Any]:
             n += 1
             await ws.send(
                 json.dumps(
-                    {"type": "chat.send", "text": f"ts:{_now_ms()} w{i} m{n}", "nonce": f"{n}"}
+                    {"type": "chat.send", "text": f"ts:{_now_ms()} w{i} m{n}", "nonce": f"{run}{n}"}
                 )
             )
             sent["chat"] += 1
             if gift_code and time.time() >= next_gift:
                 await ws.send(
-                    json.dumps({"type": "gift.send", "gift": gift_code, "nonce": f"g{n}"})
+                    json.dumps({"type": "gift.send", "gift": gift_code, "nonce": f"{run}g{n}"})
                 )
                 sent["gift"] += 1
                 next_gift += gift_every
@@ -505,6 +508,7 @@ def run_variant(
             "baseline": baseline,
             "gift_every_s": 0 if baseline else args.gift_every,
             "drain_s": args.drain,
+            "nonce_prefix": "f" if flooders else "",
         }
     )
     writer_client.line()
@@ -647,7 +651,7 @@ def _flood_section(
     """Issue 6: the ordinary readers' latency without and with the flooders (same server,
     same load), and how fast the flooders were throttled."""
     without = next(r for r in results if r["variant"] == "engine")
-    with_ = next(r for r in results if r["variant"] == "engine+flood")
+    with_ = next(r for r in results if r["variant"] == "flooded")
     flood = with_["flooders"]
 
     def ratio(key: str) -> float | None:
@@ -756,7 +760,7 @@ def main() -> None:
             results.append(
                 run_variant(
                     server,
-                    name="engine+flood",
+                    name="flooded",
                     path=ROOM_PATH,
                     viewers=args.viewers,
                     writers=args.writers,
