@@ -7,6 +7,10 @@ and `--writers` signed-in shoppers (token `auth` frame) each sending `--rate` ch
 per second, plus gifts when the gift catalog exists. The same run then measures the
 tutorial-style room (one `group_send` per message to every viewer's channel,
 bench/room_baseline.py, routed only because the benchmark sets `LIVESHOP_ROOM_BASELINE`).
+With `--flooders N` the engine room runs a second time with the same load plus N signed-in
+chat flooders (`--flood-rate` msg/s each, refusals ignored, reconnecting after 4429): the
+`flood` section compares the ordinary readers' latency without / with them (issue 6: within
++20 %) and reports how soon each flooder was throttled (≤ 1 s) and how much it got through.
 
 Reports, per variant: per reader the share of chat delivered (listed in a batch rather than
 folded or lost) and of gifts delivered, delivery latency p50/p99 (send → receive, sampled
