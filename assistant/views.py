@@ -16,9 +16,9 @@ from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from liveshop.forms import form_errors
 
 from liveshop.errors import DomainError
+from liveshop.forms import form_errors
 from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.permissions import Perm
 from rooms import selectors as room_selectors

@@ -13,12 +13,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from liveshop.forms import form_errors
 
 from commerce import selectors as commerce_selectors
 from commerce.models import Variant
 from commerce.templatetags.commerce import tr, variant_label
 from liveshop.errors import DomainError
+from liveshop.forms import form_errors
 from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.models import Membership
 from liveshop.tenancy.permissions import Perm, role_has
