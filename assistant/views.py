@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from liveshop.errors import DomainError
+from liveshop.forms import form_errors
 from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.permissions import Perm
 from rooms import selectors as room_selectors
@@ -31,17 +32,6 @@ from .models import FaqEntry
 
 def _actor(request: HttpRequest) -> Any:
     return request.actor  # type: ignore[attr-defined]
-
-
-def _apply_errors(form: Any, exc: ValidationError | DomainError) -> None:
-    if isinstance(exc, DomainError):
-        form.add_error(None, exc.message)
-    elif hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            name = field.rsplit(".", 1)[-1]
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _message(exc: ValidationError | DomainError) -> str:
@@ -100,7 +90,7 @@ def faq_edit(request: HttpRequest, faq_id: int | None = None) -> HttpResponse:
                 else:
                     services.faq_update(actor=actor, entry=entry, data=form.cleaned_data)
         except (ValidationError, DomainError) as exc:
-            _apply_errors(form, exc)
+            form_errors(form, exc)
         else:
             messages.success(request, _("FAQ saved. The assistant answers from it right away."))
             return redirect("dashboard:assistant", m=actor.merchant.slug)
@@ -160,7 +150,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
                     actor=actor, room=room, data=settings_form.cleaned_data
                 )
         except (ValidationError, DomainError) as exc:
-            _apply_errors(settings_form, exc)
+            form_errors(settings_form, exc)
         else:
             messages.success(request, _("Assistant settings saved."))
             return redirect(here)
@@ -171,7 +161,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
                 if show is None:  # a new show starts with the room's line-up as its timeline
                     virtual_host.show_entries_from_lineup(actor=actor, show=saved)
         except (ValidationError, DomainError) as exc:
-            _apply_errors(show_form, exc)
+            form_errors(show_form, exc)
         else:
             messages.success(request, _("Virtual host saved."))
             return redirect(here)

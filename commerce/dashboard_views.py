@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from liveshop.errors import DomainError
+from liveshop.forms import form_errors
 from liveshop.tenancy.decorators import dashboard_view
 from liveshop.tenancy.permissions import Perm
 
@@ -25,17 +26,6 @@ from .models import OrderStatus, Product
 
 def _actor(request: HttpRequest) -> Any:
     return request.actor  # type: ignore[attr-defined]
-
-
-def _form_errors(form: Any, exc: ValidationError | DomainError) -> None:
-    if isinstance(exc, DomainError):
-        form.add_error(None, exc.message)
-    elif hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            name = field.rsplit(".", 1)[-1]
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _message(exc: ValidationError | DomainError) -> str:
@@ -76,7 +66,7 @@ def product_new(request: HttpRequest) -> HttpResponse:
                     actor=actor, data=form.product_data(), stock=form.cleaned_data["stock"]
                 )
         except (ValidationError, DomainError) as exc:
-            _form_errors(form, exc)
+            form_errors(form, exc)
         else:
             messages.success(request, _("Product %(name)s created.") % {"name": product.name})
             return redirect("dashboard:product", m=actor.merchant.slug, product_id=product.pk)
@@ -118,7 +108,7 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
                 with transaction.atomic():
                     services.product_update(actor=actor, product=product, data=form.product_data())
             except (ValidationError, DomainError) as exc:
-                _form_errors(form, exc)
+                form_errors(form, exc)
             else:
                 messages.success(request, _("Product saved."))
                 return redirect("dashboard:product", m=merchant.slug, product_id=product.pk)

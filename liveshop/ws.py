@@ -82,6 +82,11 @@ class TenantConsumer(AsyncWebsocketConsumer):
     accepts_token_auth = True
     language: str  # of this socket's messages; see liveshop/i18n.py
 
+    def client_ip(self) -> str:
+        """The peer's address as the server saw it (per-IP limits key on it)."""
+        client = self.scope.get("client") or ("unknown", 0)
+        return str(client[0])
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Every handler (connect, frames, group messages) speaks the socket's language.
         if not hasattr(self, "language"):

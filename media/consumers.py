@@ -98,7 +98,7 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
 
     async def media_grant(self, role: str) -> MediaGrant:
         # Beyond the per-socket budget: many sockets from one viewer must not fill a relay.
-        who = f"user:{self.user.pk}" if self.user is not None else f"ip:{self._client_ip()}"
+        who = f"user:{self.user.pk}" if self.user is not None else f"ip:{self.client_ip()}"
         if not await database_sync_to_async(ratelimit.hit)(
             ratelimit.rate_parse(settings.LIVESHOP_MEDIA_OFFER_RATE),
             "media-offer",
@@ -128,10 +128,6 @@ class RoomMediaConsumer(SignallingMixin, TenantConsumer):
             # Our own media reached the relay: that is when the show starts.
             await self._go_live()
         return frame
-
-    def _client_ip(self) -> str:
-        client = self.scope.get("client") or ("unknown", 0)
-        return str(client[0])
 
     # --- database ---
 

@@ -237,7 +237,7 @@ class RoomConsumer(TenantConsumer):
         # Per connection, per user (per IP before login) and per IP: rooms/moderation.py.
         if await moderation.frame_allowed(
             user_id=self.user.pk if self.user is not None else None,
-            ip=self._client_ip(),
+            ip=self.client_ip(),
             connection=self.connection_id,
         ):
             return
@@ -278,10 +278,6 @@ class RoomConsumer(TenantConsumer):
             return await database_sync_to_async(func)(*args)
         except REFUSALS as exc:
             raise FrameError(*refusal(exc)) from exc
-
-    def _client_ip(self) -> str:
-        client = self.scope.get("client") or ("unknown", 0)
-        return str(client[0])
 
     # --- database (worker thread) ---------------------------------------------------------
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from commerce.views import shopper_required
 from liveshop.errors import DomainError
+from liveshop.forms import form_errors
 from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.permissions import Perm
 
@@ -130,16 +131,6 @@ def _actor(request: HttpRequest) -> Any:
     return request.actor  # type: ignore[attr-defined]
 
 
-def _form_errors(form: GiftForm, exc: ValidationError | DomainError) -> None:
-    if isinstance(exc, DomainError):
-        form.add_error(None, exc.message)
-    elif hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 def _gift_data(form: GiftForm, *, creating: bool) -> dict[str, Any]:
     data = dict(form.cleaned_data)
     if data.get("position") is None:
@@ -160,7 +151,7 @@ def gifts(request: HttpRequest) -> HttpResponse:
                 with transaction.atomic():
                     gift = economy.gift_create(actor=actor, data=_gift_data(form, creating=True))
             except (ValidationError, DomainError) as exc:
-                _form_errors(form, exc)
+                form_errors(form, exc)
             else:
                 messages.success(request, _("Gift “%(name)s” added.") % {"name": gift.name})
                 return redirect("dashboard:gifts", m=actor.merchant.slug)
@@ -223,7 +214,7 @@ def gift_edit(request: HttpRequest, code: str) -> HttpResponse:
                     messages.success(request, _("Gift saved."))
                     return redirect("dashboard:gifts", m=actor.merchant.slug)
         except (ValidationError, DomainError) as exc:
-            _form_errors(form, exc)
+            form_errors(form, exc)
     return render(
         request,
         "dashboard/gifts/form.html",

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from liveshop.errors import DomainError
+from liveshop.forms import form_errors
 from liveshop.tenancy.decorators import dashboard_view
 from liveshop.tenancy.permissions import Perm
 
@@ -49,16 +50,6 @@ def _actor(request: HttpRequest) -> Any:
     return request.actor  # type: ignore[attr-defined]
 
 
-def _errors(form: forms.Form, exc: ValidationError | DomainError) -> None:
-    if isinstance(exc, DomainError):
-        form.add_error(None, exc.message)
-    elif hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @dashboard_view(Perm.MODERATE)
 def moderation_settings(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
@@ -84,7 +75,7 @@ def moderation_settings(request: HttpRequest) -> HttpResponse:
                         use_defaults=form.cleaned_data["use_defaults"],
                     )
             except (ValidationError, DomainError) as exc:
-                _errors(form, exc)
+                form_errors(form, exc)
             else:
                 messages.success(request, _("Chat moderation saved."))
                 return redirect("dashboard:moderation", m=actor.merchant.slug)

@@ -18,6 +18,7 @@ from commerce import selectors as commerce_selectors
 from commerce.models import Variant
 from commerce.templatetags.commerce import tr, variant_label
 from liveshop.errors import DomainError
+from liveshop.forms import form_errors
 from liveshop.tenancy.decorators import dashboard_view, storefront_view
 from liveshop.tenancy.models import Membership
 from liveshop.tenancy.permissions import Perm, role_has
@@ -39,16 +40,6 @@ def _hosts(actor: Any) -> list[tuple[int, str]]:
         for m in members.order_by("user__display_name")
         if role_has(m.role, Perm.HOST_ROOMS)
     ]
-
-
-def _apply_errors(form: RoomForm, exc: ValidationError | DomainError) -> None:
-    if isinstance(exc, DomainError):
-        form.add_error(None, exc.message)
-    elif hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @dashboard_view(Perm.VIEW_DASHBOARD)
@@ -79,7 +70,7 @@ def room_new(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 room = services.room_create(actor=actor, data=form.cleaned_data)
         except (ValidationError, DomainError) as exc:
-            _apply_errors(form, exc)
+            form_errors(form, exc)
         else:
             messages.success(request, _("Room created. Now choose its products."))
             return redirect("dashboard:room", m=actor.merchant.slug, slug=room.slug)
@@ -107,7 +98,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 with transaction.atomic():
                     room = services.room_update(actor=actor, room=room, data=form.cleaned_data)
             except (ValidationError, DomainError) as exc:
-                _apply_errors(form, exc)
+                form_errors(form, exc)
             else:
                 messages.success(request, _("Room saved."))
                 return redirect("dashboard:room", m=actor.merchant.slug, slug=room.slug)

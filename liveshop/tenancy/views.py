@@ -15,22 +15,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from liveshop.errors import DomainError
+from liveshop.forms import form_errors
 
 from . import selectors, services
 from .access import merchant_get
 from .decorators import dashboard_view
 from .forms import ApiKeyForm, InviteForm, MerchantSettingsForm, MerchantSignupForm, RoleForm
 from .permissions import ROLE_PERMS, Perm, Role
-
-
-def _form_errors(form: Any, exc: ValidationError | DomainError) -> None:
-    if isinstance(exc, DomainError):
-        form.add_error(None, exc.message)
-    elif hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @login_required
@@ -50,7 +41,7 @@ def merchant_new(request: HttpRequest) -> HttpResponse:
         try:
             merchant = services.merchant_signup(user=request.user, **values)  # type: ignore[arg-type]
         except ValidationError as exc:
-            _form_errors(form, exc)
+            form_errors(form, exc)
         else:
             messages.success(request, _("Welcome to LiveShop, %(name)s!") % {"name": merchant.name})
             return redirect("dashboard:overview", m=merchant.slug)
@@ -93,7 +84,7 @@ def staff(request: HttpRequest) -> HttpResponse:
             try:
                 invite, _raw = services.invite_create(actor=actor, **invite_form.cleaned_data)
             except (ValidationError, DomainError) as exc:
-                _form_errors(invite_form, exc)
+                form_errors(invite_form, exc)
             else:
                 messages.success(
                     request, _("Invitation sent to %(email)s.") % {"email": invite.email}
@@ -159,7 +150,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
         try:
             key, raw = services.api_key_create(actor=actor, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            form_errors(form, exc)
         else:
             # Post/redirect/get: the raw key rides the session once, so a reload neither
             # shows it again nor creates a second key.
@@ -214,7 +205,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         try:
             services.merchant_update(actor=actor, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            form_errors(form, exc)
         else:
             messages.success(request, _("Settings saved."))
             return redirect("dashboard:settings", m=merchant.slug)

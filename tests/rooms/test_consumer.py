@@ -443,6 +443,19 @@ async def test_since_ahead_of_the_room_is_a_gap(engine, room):
     await comm.disconnect()
 
 
+# --- gifts (rooms.economy) -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalog(merchant: Any, settings: Any) -> None:
+    from rooms.models import Gift
+
+    settings.LIVESHOP_DEMO_COINS = 10
+    with tenant_scope(merchant.id):
+        Gift.objects.create(merchant=merchant, code="rose", name="Rose", coins=1, position=0)
+        Gift.objects.create(merchant=merchant, code="rocket", name="Rocket", coins=40, position=1)
+
+
 async def test_hello_carries_the_gift_catalog(engine, room, catalog):
     _comm, hello = await joined(room)
     assert [g["code"] for g in hello["room"]["gifts"]] == ["rose", "rocket"]
