@@ -28,7 +28,9 @@ PASSWORD = "liveshop-demo"
 FAST_ENV = {
     # Limits stay on, wide enough for a test that sends a few hundred messages quickly.
     "LIVESHOP_ROOM_CHAT_RATE": "1000/10s",
+    "LIVESHOP_ROOM_CHAT_BURST_RATE": "1000/s",
     "LIVESHOP_ROOM_FRAME_RATE": "1000/10s",
+    "LIVESHOP_ROOM_CONN_FRAME_RATE": "1000/s",
     "LIVESHOP_ROOM_HUB_IDLE_S": "0.5",
 }
 

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from psycopg import sql
 
+BOOTSTRAP_LOCK = 0x4C53_424F  # "LSBO": one cluster-wide advisory lock for this command
+
 
 class Command(BaseCommand):
     help = "Create the Postgres database and the non-bypass app role (idempotent)."
@@ -33,6 +35,10 @@ class Command(BaseCommand):
                 f"Postgres is unreachable at {params['host']}:{params['port']}: {exc}"
             ) from exc
         with admin:
+            # Several processes bootstrap at once (test workers, a server and its worker):
+            # concurrent ALTER ROLE / GRANT on the same catalog row fail with "tuple
+            # concurrently updated", so they take turns.
+            admin.execute("SELECT pg_advisory_lock(%s)", [BOOTSTRAP_LOCK])
             exists = admin.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]
             ).fetchone()
@@ -52,6 +58,9 @@ class Command(BaseCommand):
                     sql.Identifier(db["NAME"]), sql.Identifier(role)
                 )
             )
-        with psycopg.connect(dbname=db["NAME"], autocommit=True, **params) as conn:
-            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+            with psycopg.connect(dbname=db["NAME"], autocommit=True, **params) as conn:
+                conn.execute(
+                    sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(role))
+                )
+            admin.execute("SELECT pg_advisory_unlock(%s)", [BOOTSTRAP_LOCK])
         self.stdout.write(f"db_bootstrap: role {role} ready (no BYPASSRLS)")

@@ -8,6 +8,7 @@ If any child dies, the others are stopped and serve exits non-zero.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -116,7 +117,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         for name, argv in children:
             self.stdout.write(f"serve: starting {name}: {' '.join(argv[1:4])} …")
-            procs.append((name, subprocess.Popen(argv, env=env)))  # noqa: S603 - our own argv
+            # Each child leads its own process group: stopping it stops what it forked too
+            # (Celery's pool and beat), even when it has to be killed.
+            procs.append((name, subprocess.Popen(argv, env=env, start_new_session=True)))  # noqa: S603 - our own argv
 
         base = f"http://{host}:{port}"
         self.stdout.write(
@@ -142,13 +145,19 @@ class Command(BaseCommand):
                     stopping = True
             time.sleep(0.3)
         for _name, proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        for _name, proc in procs:
+        for name, proc in procs:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                self.stderr.write(f"serve: {name} did not stop in time; killing it")
+            _signal_group(proc, signal.SIGKILL)  # whatever it left behind
         self.stdout.write("serve: stopped")
         sys.exit(exit_code)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal a child's whole process group (it leads one: start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
