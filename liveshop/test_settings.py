@@ -36,5 +36,6 @@ LIVESHOP_THROTTLES = {
 # (busy timeout, WAL) instead of failing at once as on a shared-cache in-memory database.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": os.path.join(VAR_DIR, f"test-{_worker}.sqlite3")  # noqa: F405
+        # Per process: two test runs in one checkout must not share (or delete) a database.
+        "NAME": os.path.join(VAR_DIR, f"test-{_worker}-{os.getpid()}.sqlite3")  # noqa: F405
     }
