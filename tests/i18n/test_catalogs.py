@@ -5,7 +5,6 @@ these tests name it."""
 
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 import subprocess
@@ -29,6 +28,16 @@ class Entry:
     msgid_plural: str | None = None
     msgstr: dict[int, str] = field(default_factory=dict)
     obsolete: bool = False
+
+
+_PO_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def po_string(quoted: str) -> str:
+    """A PO string literal's text (C escapes). Not `ast.literal_eval`: CPython 3.11's AST
+    builder fails intermittently under xdist ("recursion depth mismatch")."""
+    body = quoted[1:-1]
+    return re.sub(r"\\(.)", lambda m: _PO_ESCAPES.get(m.group(1), "\\" + m.group(1)), body)
 
 
 def parse_po(path: Path) -> list[Entry]:
@@ -58,12 +67,12 @@ def parse_po(path: Path) -> list[Entry]:
             continue
         match = re.match(r"(msgctxt|msgid_plural|msgid|msgstr)(?:\[(\d+)\])?\s+(\".*\")$", line)
         if match:
-            name, index, text = match.group(1), match.group(2), ast.literal_eval(match.group(3))
+            name, index, text = match.group(1), match.group(2), po_string(match.group(3))
             if name == "msgid" and (current.msgstr or current.msgid):
                 finish()
             key = (name, int(index or 0))
         elif line.startswith('"') and key is not None:
-            text = ast.literal_eval(line)
+            text = po_string(line)
         else:
             raise AssertionError(f"{path.name}: cannot read {raw!r}")
         name, index = key
