@@ -431,26 +431,24 @@ async def consults_main(args: argparse.Namespace) -> None:
 
 
 def capacity_one(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from bench.media_fanout import _cpu_seconds, _rss_mb, _spawn, _stop, _wait_for_line
+    from bench.media_fanout import (
+        _cpu_seconds,
+        _rss_mb,
+        _spawn,
+        _stop,
+        _wait_for_line,
+        cpu_pins,
+        relay_env,
+    )
 
     tmp = Path(tempfile.mkdtemp(prefix="lscc", dir="/tmp"))  # short: unix socket paths
     address = f"unix:{tmp}/relay.sock"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "LIVESHOP_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="liveshop.settings",
-        LIVESHOP_VAR_DIR=str(tmp),
-        LIVESHOP_ICE_LOOPBACK="1",
+    env = relay_env(
+        tmp,
         LIVESHOP_MEDIA_MAX_SESSIONS=str(max(200, n + 8)),
         LIVESHOP_MEDIA_MAX_PEER_CONNECTIONS=str(max(400, 4 * n + 16)),
-        PYTHONUNBUFFERED="1",
     )
-    cpus = os.cpu_count() or 1
-    relay_cpu = "0" if cpus >= 2 and not args.no_pin else None
-    client_cpu = f"1-{cpus - 1}" if relay_cpu else None
+    relay_cpu, client_cpu = cpu_pins(args)
     py = sys.executable
     tag = f"capacity-n{n}"
     load = os.getloadavg()

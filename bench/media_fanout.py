@@ -532,12 +532,10 @@ def _pct(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
-def run_one(mode: str, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    width, height, default_bitrate = RESOLUTIONS[args.res]
-    bitrate = args.bitrate or default_bitrate
-    tag = f"{mode}-{args.res}p-n{n}"
-    tmp = Path(tempfile.mkdtemp(prefix="lsmf", dir="/tmp"))  # short: unix socket paths
-    address = f"unix:{tmp}/relay.sock"
+def relay_env(tmp: Path, **settings: str) -> dict[str, str]:
+    """The environment of a relay or client process of a media bench: this one without the
+    server's database, Redis and LIVESHOP_ settings, plus loopback ICE, a private var dir
+    and `settings` (LIVESHOP_… limits sized for the run)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -547,13 +545,32 @@ def run_one(mode: str, n: int, args: argparse.Namespace, workdir: Path) -> dict[
         DJANGO_SETTINGS_MODULE="liveshop.settings",
         LIVESHOP_VAR_DIR=str(tmp),
         LIVESHOP_ICE_LOOPBACK="1",
-        LIVESHOP_MEDIA_ROOM_MAX_SUBSCRIBERS=str(max(300, n + 8)),
-        LIVESHOP_MEDIA_MAX_PEER_CONNECTIONS=str(max(400, n + 16)),
         PYTHONUNBUFFERED="1",
+        **settings,
     )
+    return env
+
+
+def cpu_pins(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(relay CPU, client CPUs) for taskset: the relay alone on core 0 when there are two or
+    more cores and pinning is on, else no pinning."""
     cpus = os.cpu_count() or 1
     relay_cpu = "0" if cpus >= 2 and not args.no_pin else None
-    client_cpu = f"1-{cpus - 1}" if relay_cpu else None
+    return relay_cpu, (f"1-{cpus - 1}" if relay_cpu else None)
+
+
+def run_one(mode: str, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    width, height, default_bitrate = RESOLUTIONS[args.res]
+    bitrate = args.bitrate or default_bitrate
+    tag = f"{mode}-{args.res}p-n{n}"
+    tmp = Path(tempfile.mkdtemp(prefix="lsmf", dir="/tmp"))  # short: unix socket paths
+    address = f"unix:{tmp}/relay.sock"
+    env = relay_env(
+        tmp,
+        LIVESHOP_MEDIA_ROOM_MAX_SUBSCRIBERS=str(max(300, n + 8)),
+        LIVESHOP_MEDIA_MAX_PEER_CONNECTIONS=str(max(400, n + 16)),
+    )
+    relay_cpu, client_cpu = cpu_pins(args)
     py = sys.executable
     if mode == "passthrough":
         relay_argv = [py, "manage.py", "media_relay", "--listen", address, "--relay-id", "bench"]
@@ -694,22 +711,12 @@ def run_pk(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     addresses = {"a": f"unix:{tmp}/relay-a.sock", "b": f"unix:{tmp}/relay-b.sock"}
     sessions = {"a": "room:bench:pk-a", "b": "room:bench:pk-b"}
     hosts = {"a": "bench:host-a", "b": "bench:host-b"}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "LIVESHOP_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="liveshop.settings",
-        LIVESHOP_VAR_DIR=str(tmp),
-        LIVESHOP_ICE_LOOPBACK="1",
+    env = relay_env(
+        tmp,
         LIVESHOP_MEDIA_ROOM_MAX_SUBSCRIBERS=str(max(300, n + 8)),
         LIVESHOP_MEDIA_MAX_PEER_CONNECTIONS=str(max(400, n + 16)),
-        PYTHONUNBUFFERED="1",
     )
-    cpus = os.cpu_count() or 1
-    relay_cpu = "0" if cpus >= 2 and not args.no_pin else None
-    client_cpu = f"1-{cpus - 1}" if relay_cpu else None
+    relay_cpu, client_cpu = cpu_pins(args)
     py = sys.executable
     load = os.getloadavg()
     procs: list[subprocess.Popen[bytes]] = []
