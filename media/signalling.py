@@ -435,9 +435,9 @@ class SignallingMixin:
 
     media: Signalling | None = None
     _media_budget: FrameBudget | None = None
-
-    async def media_grant(self, role: str) -> MediaGrant:
-        raise NotImplementedError
+    # Each consumer decides what its connection may do: `async def media_grant(self, role)`
+    # returns a MediaGrant or raises FrameError/SignallingError (see the example above).
+    media_grant: Callable[[str], Awaitable[MediaGrant]]
 
     async def media_event(
         self, event: dict[str, Any], frame: dict[str, Any]

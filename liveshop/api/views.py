@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from rest_framework import generics, permissions
 from rest_framework.request import Request
@@ -47,8 +48,8 @@ class MerchantAPIView(TransactionalAPIView):
 
     required_perms: dict[str, Perm] = {}
     actor: Actor
-    # List/detail views set `queryset = Model.objects.none()` (for the schema) and implement
-    # `merchant_queryset()`, which always filters by `self.merchant`.
+    # List/detail views set `queryset = Model.objects.none()` (for the schema); the rows they
+    # read come from `merchant_queryset()`, which always filters by `self.merchant`.
     queryset: Any = None
 
     def get_queryset(self) -> Any:
@@ -57,7 +58,11 @@ class MerchantAPIView(TransactionalAPIView):
         return self.merchant_queryset()
 
     def merchant_queryset(self) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} lists nothing")
+        """The view's model, this merchant's rows only. Override to narrow or annotate."""
+        model = getattr(self.queryset, "model", None)
+        if model is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} sets no queryset to list")
+        return model.objects.filter(merchant=self.merchant)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles

@@ -9,6 +9,7 @@ from liveshop.tenancy.access import access_merchant
 from liveshop.tenancy.models import Membership
 from liveshop.tenancy.scope import tenant_scope
 from tests.conftest import error_code
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +205,34 @@ def test_unknown_api_path_is_json_404(api, owner):
 def test_huge_body_is_refused(api, owner, merchant):
     response = api(owner).patch("/api/v1/merchants/acme", {"name": "x" * 300_000}, format="json")
     assert response.status_code == 413 and error_code(response) == "too_large"
+
+
+def test_a_merchant_view_lists_only_its_merchants_rows_by_default(merchant, other_merchant):
+    """MerchantAPIView.merchant_queryset without an override: the view's model, filtered by
+    the URL's merchant; a view without a queryset says so instead of listing anything."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from commerce.models import Product
+    from liveshop.api.views import MerchantAPIView
+    from tests.factories import ProductFactory
+
+    mine = ProductFactory(merchant=merchant)
+    ProductFactory(merchant=other_merchant)
+
+    class Products(MerchantAPIView):
+        queryset = Product.objects.none()
+
+    view = Products()
+    view.actor = access_merchant(
+        principal=MembershipFactory(merchant=merchant, role="owner").user, slug=merchant.slug
+    )
+    with tenant_scope(merchant.id):
+        assert list(view.get_queryset()) == [mine]
+
+    class Nothing(MerchantAPIView):
+        pass
+
+    nothing = Nothing()
+    nothing.actor = view.actor
+    with pytest.raises(ImproperlyConfigured):
+        nothing.get_queryset()
